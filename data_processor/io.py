@@ -1,0 +1,280 @@
+"""Readers for labelled text files: CSV (with a header), TSV and JSONL.
+
+Every reader yields `Example`s that remember their source line, so later
+stages can name ``file:line`` in their errors. Problems a user can fix raise
+`DataError` with such a location and a hint.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from data_processor.errors import ConfigError, DataError, where
+
+FORMATS = ("csv", "tsv", "jsonl")
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
+# Column names tried, in order, when the user does not name the text column.
+TEXT_COLUMN_GUESSES = ("text", "review", "sentence", "content", "comment", "title")
+LABEL_COLUMN_DEFAULT = "label"
+
+
+def raise_csv_field_size_limit() -> int:
+    """Raise the csv module's field size limit to the largest value this platform accepts.
+
+    The default limit (131072 characters) makes long fields fail with ``field
+    larger than field limit``; ``sys.maxsize`` overflows where a C long is 32
+    bits, so divide by 10 until the value is accepted. Returns the limit set.
+    """
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return limit
+        except OverflowError:
+            limit //= 10
+
+
+raise_csv_field_size_limit()
+
+
+@dataclass(frozen=True)
+class Example:
+    """One row: its text, its label (None for unlabelled input) and its 1-based source line."""
+
+    text: str
+    label: str | None
+    line: int
+
+
+@dataclass
+class Table:
+    """The rows read from one file, and how many bad rows were skipped."""
+
+    path: Path
+    examples: list[Example] = field(default_factory=list)
+    skipped: int = 0
+
+    @property
+    def texts(self) -> list[str]:
+        return [e.text for e in self.examples]
+
+    @property
+    def labels(self) -> list[str | None]:
+        return [e.label for e in self.examples]
+
+
+def detect_format(path: str | Path, fmt: str | None = None) -> str:
+    """Return the file format: ``fmt`` if given, else guessed from the extension (``.txt`` is TSV)."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise ConfigError(
+            f"{path}: cannot tell the format from the extension {suffix or '(none)'!r}; "
+            f"pass --format {'|'.join(FORMATS)}"
+        )
+    return _EXTENSIONS[suffix]
+
+
+def read_table(
+    path: str | Path,
+    text_col: str | int | None = None,
+    label_col: str | int | None = None,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    skip_bad_rows: bool = False,
+    require_label: bool = True,
+) -> Table:
+    """Read labelled (or, with ``require_label=False``, unlabelled) rows from a file.
+
+    Columns are chosen by name or 0-based index; a string of digits counts as
+    an index. UTF-8 input may start with a byte-order mark. A row without text,
+    or without a label when one is required, raises `DataError` naming its
+    line, unless ``skip_bad_rows`` is set, in which case it is counted in
+    ``Table.skipped``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    fmt = detect_format(path, fmt)
+    text_col, label_col = _as_index(text_col), _as_index(label_col)
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        with open(path, encoding=enc, newline="") as handle:
+            rows = _ROW_READERS[fmt](handle, path, text_col, label_col, require_label)
+            table = _collect(path, rows, skip_bad_rows, require_label)
+    except UnicodeDecodeError as exc:
+        raise DataError(_decode_error_message(path, encoding, exc)) from None
+    except LookupError:
+        raise ConfigError(f"unknown encoding {encoding!r}; try utf-8 or gb18030") from None
+    if not table.examples:
+        raise DataError(f"{path}: no usable rows" + (f" ({table.skipped} bad rows skipped)" if table.skipped else ""))
+    return table
+
+
+def _as_index(col: str | int | None) -> str | int | None:
+    if isinstance(col, str) and col.isdigit():
+        return int(col)
+    return col
+
+
+# A row reader yields (line, text or None, label or None, problem or None).
+_Row = tuple[int, str | None, str | None, str | None]
+
+
+def _collect(path: Path, rows: Iterator[_Row], skip_bad_rows: bool, require_label: bool) -> Table:
+    table = Table(path)
+    for line, text, label, problem in rows:
+        if problem is None and (text is None or not text.strip()):
+            problem = "the row has no text"
+        if problem is None and require_label and (label is None or not label.strip()):
+            problem = "the row has no label"
+        if problem is not None:
+            if skip_bad_rows:
+                table.skipped += 1
+                continue
+            raise DataError(f"{where(path, line)}: {problem}; fix the row or pass --skip-bad-rows")
+        table.examples.append(Example(text.strip(), label.strip() if label is not None else None, line))
+    return table
+
+
+def _pick(header: list[str], col: str | int | None, guesses: tuple[str, ...], what: str, path: Path, required: bool) -> int | None:
+    """Resolve a column name or index against a header row to an index."""
+    if isinstance(col, int):
+        if col >= len(header):
+            raise DataError(f"{where(path, 1)}: {what} column index {col} is out of range; the file has {len(header)} columns")
+        return col
+    names = [h.strip() for h in header]
+    lowered = [n.lower() for n in names]
+    candidates = (col,) if col is not None else guesses
+    for name in candidates:
+        if name.lower() in lowered:
+            return lowered.index(name.lower())
+    if not required:
+        return None
+    flag = "--text-col" if what == "text" else "--label-col"
+    wanted = repr(col) if col is not None else " or ".join(repr(g) for g in guesses)
+    raise DataError(f"{where(path, 1)}: no {what} column {wanted} in the header {names}; choose one with {flag}")
+
+
+def _read_csv(handle, path: Path, text_col, label_col, require_label) -> Iterator[_Row]:
+    reader = csv.reader(handle)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    ti = _pick(header, text_col, TEXT_COLUMN_GUESSES, "text", path, True)
+    li = _pick(header, label_col, (LABEL_COLUMN_DEFAULT,), "label", path, require_label)
+    yield from _split_rows(reader, ti, li)
+
+
+def _split_rows(reader, ti: int, li: int | None) -> Iterator[_Row]:
+    """Yield rows of a csv.reader as (line, text, label, problem), tracking each record's first line."""
+    start = reader.line_num + 1
+    for fields in reader:
+        line, start = start, reader.line_num + 1
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        needed = max(ti, li if li is not None else 0) + 1
+        if len(fields) < needed:
+            yield line, None, None, f"the row has {len(fields)} fields, expected at least {needed}"
+            continue
+        yield line, fields[ti], fields[li] if li is not None else None, None
+
+
+def _read_tsv(handle, path: Path, text_col, label_col, require_label) -> Iterator[_Row]:
+    # Quotes are literal characters in TSV corpora (THUCNews and the like).
+    reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+    named = isinstance(text_col, str) or isinstance(label_col, str)
+    try:
+        first = next(reader)
+    except StopIteration:
+        return
+    lowered = [f.strip().lower() for f in first]
+    has_header = named or (
+        any(g in lowered for g in TEXT_COLUMN_GUESSES) and (LABEL_COLUMN_DEFAULT in lowered or not require_label)
+    )
+    if has_header:
+        ti = _pick(first, text_col, TEXT_COLUMN_GUESSES, "text", path, True)
+        li = _pick(first, label_col, (LABEL_COLUMN_DEFAULT,), "label", path, require_label)
+        yield from _split_rows(reader, ti, li)
+        return
+    ti = text_col if text_col is not None else 0
+    li = label_col if label_col is not None else (1 if require_label or len(first) > 1 else None)
+    rows = [first]
+    yield from _split_rows(_Prepend(rows, reader), ti, li)
+
+
+class _Prepend:
+    """A csv.reader look-alike that replays already-read rows before the rest."""
+
+    def __init__(self, rows: list[list[str]], reader) -> None:
+        self._rows, self._reader, self.line_num = rows, reader, 0
+
+    def __iter__(self):
+        for row in self._rows:
+            self.line_num += 1
+            yield row
+        for row in self._reader:
+            self.line_num = self._reader.line_num
+            yield row
+
+
+def _read_jsonl(handle, path: Path, text_col, label_col, require_label) -> Iterator[_Row]:
+    if isinstance(text_col, int) or isinstance(label_col, int):
+        raise ConfigError(f"{path}: JSONL rows are objects; name the fields with --text-col/--label-col, not indexes")
+    for line, raw in enumerate(handle, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield line, None, None, f"invalid JSON ({exc.msg} at column {exc.colno})"
+            continue
+        if not isinstance(obj, dict):
+            yield line, None, None, "the line is not a JSON object"
+            continue
+        keys = {k.lower(): k for k in obj}
+        tkey = next((keys[c.lower()] for c in ((text_col,) if text_col else TEXT_COLUMN_GUESSES) if c.lower() in keys), None)
+        lkey = keys.get((label_col or LABEL_COLUMN_DEFAULT).lower())
+        text = obj.get(tkey) if tkey is not None else None
+        label = obj.get(lkey) if lkey is not None else None
+        yield line, _scalar(text), _scalar(label), None
+
+
+def _scalar(value) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)
+
+
+_ROW_READERS = {"csv": _read_csv, "tsv": _read_tsv, "jsonl": _read_jsonl}
+
+
+def _decode_error_message(path: Path, encoding: str, exc: UnicodeDecodeError) -> str:
+    """Name the line of the first undecodable byte, and suggest an encoding that would work."""
+    data = path.read_bytes()
+    # exc.start is relative to the decoder's current chunk; locate the first bad byte in the whole file.
+    try:
+        data.decode(encoding)
+        offset = exc.start
+    except UnicodeDecodeError as full:
+        offset = full.start
+    line = data.count(b"\n", 0, offset) + 1
+    hint = "pass --encoding with the file's encoding"
+    if encoding.lower() != "gb18030":
+        try:
+            data.decode("gb18030")
+            hint = "it decodes as GB18030/GBK (common for Chinese text): pass --encoding gb18030"
+        except UnicodeDecodeError:
+            pass
+    return f"{where(path, line)}: bytes that are not valid {encoding} (0x{data[offset]:02x} at byte {offset}); {hint}"

@@ -1,0 +1,95 @@
+"""Tokenizers: text in, a list of tokens out.
+
+``jieba`` (Chinese words), ``char`` (characters), ``english`` (lower-cased
+words and punctuation, the rules of torchtext's ``basic_english``) and
+``whitespace`` (text that is already segmented).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+from data_processor.errors import ConfigError, DataError
+
+TOKENIZERS = ("jieba", "char", "english", "whitespace")
+Tokenizer = Callable[[str], list[str]]
+
+# torchtext's basic_english normalisation rules, in its order.
+_ENGLISH_RULES = [
+    (re.compile(r"\'"), " '  "),
+    (re.compile(r"\""), ""),
+    (re.compile(r"\."), " . "),
+    (re.compile(r"<br \/>"), " "),
+    (re.compile(r","), " , "),
+    (re.compile(r"\("), " ( "),
+    (re.compile(r"\)"), " ) "),
+    (re.compile(r"\!"), " ! "),
+    (re.compile(r"\?"), " ? "),
+    (re.compile(r"\;"), " "),
+    (re.compile(r"\:"), " "),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def english_tokenize(text: str) -> list[str]:
+    """Lower-case and split off punctuation, as torchtext's ``basic_english`` does."""
+    text = text.lower()
+    for pattern, replacement in _ENGLISH_RULES:
+        text = pattern.sub(replacement, text)
+    return text.split()
+
+
+def whitespace_tokenize(text: str) -> list[str]:
+    """Split already-segmented text on runs of whitespace."""
+    return text.split()
+
+
+def char_tokenize(text: str) -> list[str]:
+    """One token per character, whitespace dropped (for classification)."""
+    return [c for c in text if not c.isspace()]
+
+
+class JiebaTokenizer:
+    """Chinese word segmentation with jieba (accurate mode, HMM for unknown words).
+
+    Each instance owns its own ``jieba.Tokenizer``, so a user dictionary never
+    leaks into other instances. jieba caches its prefix dictionary in
+    ``cache_dir`` (default: the system temp dir, jieba's own choice).
+    """
+
+    def __init__(self, user_dict: str | Path | None = None, cache_dir: str | Path | None = None, hmm: bool = True) -> None:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        if cache_dir is not None:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            self._jieba.tmp_dir = str(cache_dir)
+        self.hmm = hmm
+        if user_dict is not None:
+            path = Path(user_dict)
+            if not path.is_file():
+                raise DataError(f"{path}: no such jieba user dictionary (one 'word [freq] [tag]' per line)")
+            try:
+                self._jieba.load_userdict(str(path))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise DataError(f"{path}: not a valid jieba user dictionary ({exc})") from None
+
+    def __call__(self, text: str) -> list[str]:
+        return [t for t in self._jieba.lcut(text, HMM=self.hmm) if not t.isspace() and t]
+
+
+def get_tokenizer(name: str, user_dict: str | Path | None = None, cache_dir: str | Path | None = None) -> Tokenizer:
+    """Return the tokenizer called ``name``; ``user_dict`` applies to jieba only."""
+    if name == "jieba":
+        return JiebaTokenizer(user_dict=user_dict, cache_dir=cache_dir if cache_dir is not None else os.environ.get("JIEBA_CACHE_DIR"))
+    if user_dict is not None:
+        raise ConfigError(f"--user-dict works with the jieba tokenizer only, not {name!r}")
+    simple = {"char": char_tokenize, "english": english_tokenize, "whitespace": whitespace_tokenize}
+    if name not in simple:
+        raise ConfigError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}")
+    return simple[name]

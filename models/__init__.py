@@ -1,0 +1,1 @@
+"""Neural network models: classifiers, cells, language models and numpy references. No file reading."""

@@ -1,0 +1,1 @@
+"""Training and evaluation: optimizers, fit loops, metrics, checkpoints and run directories."""

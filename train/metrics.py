@@ -1,0 +1,26 @@
+"""Classification metrics from scikit-learn."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]) -> dict:
+    """Accuracy, macro-F1, a per-class report (text) and the confusion matrix (rows: true, columns: predicted)."""
+    labels = list(range(len(label_names)))
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "report": classification_report(y_true, y_pred, labels=labels, target_names=list(label_names), digits=4, zero_division=0),
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def format_confusion(confusion: list[list[int]], label_names: Sequence[str]) -> str:
+    """The confusion matrix as an aligned text table."""
+    width = max(8, *(len(n) for n in label_names)) + 2
+    head = "true \\ pred".ljust(width) + "".join(n.rjust(width) for n in label_names)
+    rows = [name.ljust(width) + "".join(str(v).rjust(width) for v in row) for name, row in zip(label_names, confusion)]
+    return "\n".join([head, *rows])

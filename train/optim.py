@@ -1,0 +1,57 @@
+"""Optimizer and learning-rate schedule factories, shared by every trainer."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+from data_processor.errors import ConfigError
+
+# A sensible learning rate for each optimizer, used when --lr is not given.
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 2e-3, "adamw": 2e-3, "adagrad": 0.05, "rmsprop": 1e-3}
+OPTIMIZERS = tuple(DEFAULT_LR)
+SCHEDULES = ("none", "step", "cosine", "plateau")
+
+
+def build_optimizer(
+    name: str,
+    params: Iterable[torch.nn.Parameter],
+    lr: float | None = None,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+) -> torch.optim.Optimizer:
+    """Create optimizer ``name`` (``sgd|momentum|adam|adamw|adagrad|rmsprop``) over the trainable ``params``."""
+    if name not in DEFAULT_LR:
+        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    lr = DEFAULT_LR[name] if lr is None else lr
+    if lr <= 0:
+        raise ConfigError(f"--lr must be > 0, got {lr}")
+    if weight_decay < 0:
+        raise ConfigError(f"--weight-decay must be >= 0, got {weight_decay}")
+    params = [p for p in params if p.requires_grad]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.RMSprop(params, lr=lr, momentum=0.0, weight_decay=weight_decay)
+
+
+def build_scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int):
+    """A learning-rate schedule stepped once per epoch: ``none``, ``step`` (halve every third of the
+    run), ``cosine`` (to zero over ``epochs``) or ``plateau`` (halve when validation accuracy stalls)."""
+    if name == "none":
+        return None
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.5)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=1)
+    raise ConfigError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")

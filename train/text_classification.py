@@ -1,0 +1,289 @@
+"""The classification pipeline: files -> tokens -> ids -> batches -> model -> run directory.
+
+`train_classifier` is what ``python run.py --model lstm`` calls; `Predictor`
+loads a finished run from its directory alone, for ``predict`` and
+``evaluate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from data_processor.atomic import append_jsonl, write_text
+from data_processor.batching import BucketBatcher
+from data_processor.datasets import LabelledSplits, load_classification_dataset
+from data_processor.errors import ConfigError, DataError, where
+from data_processor.io import Example, Table, read_table
+from data_processor.splits import stratified_split
+from data_processor.stopwords import load_stopwords, remove_stopwords
+from data_processor.tokenizers import get_tokenizer
+from data_processor.vocab import Vocab
+from models.classifier import CELLS, POOLINGS, RNNClassifier
+from train.checkpoint import RunDir
+from train.classifier import fit, predict_proba
+from train.metrics import classification_metrics, format_confusion
+from train.optim import build_optimizer, build_scheduler
+from train.plots import plot_curves
+from train.runtime import resolve_device, set_seed, set_threads
+
+RUN_KIND = "classifier"
+Log = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class ClassifierConfig:
+    """Every setting of a classification run; the defaults are the defaults of ``run.py``."""
+
+    model: str = "lstm"
+    # data
+    dataset: str = "reviews-zh"
+    train: str | None = None
+    dev: str | None = None
+    test: str | None = None
+    format: str | None = None
+    text_col: str | None = None
+    label_col: str | None = None
+    encoding: str = "utf-8"
+    skip_bad_rows: bool = False
+    dev_ratio: float = 0.1
+    # text
+    tokenizer: str = "jieba"
+    user_dict: str | None = None
+    stopwords: str = "none"
+    min_freq: int = 2
+    max_vocab: int = 50000
+    max_len: int = 150
+    # model
+    embed_dim: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    pooling: str = "max"
+    freeze_embedding: bool = False
+    # optimisation
+    optimizer: str = "adam"
+    lr: float | None = None
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "none"
+    clip: float = 5.0
+    epochs: int = 8
+    batch_size: int = 64
+    patience: int = 3
+    # run
+    seed: int = 42
+    device: str = "auto"
+    threads: int | None = None
+    runs_dir: str = "runs"
+    run_name: str | None = None
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raise `ConfigError` for a value no run could use."""
+        if self.model not in CELLS:
+            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(CELLS)}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "embed_dim": self.embed_dim, "hidden_size": self.hidden_size,
+                    "num_layers": self.num_layers, "min_freq": self.min_freq, "max_len": self.max_len, "max_vocab": self.max_vocab}
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 < self.dev_ratio < 1.0:
+            raise ConfigError(f"--dev-ratio must be in (0, 1), got {self.dev_ratio}")
+        if self.train is None and (self.dev or self.test):
+            raise ConfigError("--dev and --test need --train; without --train the built-in dataset's own splits are used")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TextPipeline:
+    """Tokenizer, stopwords and vocabularies: the text -> ids half of a run."""
+
+    tokenizer_name: str
+    stopwords: frozenset[str]
+    vocab: Vocab
+    labels: Vocab
+    max_len: int
+    user_dict: str | None = None
+
+    def __post_init__(self) -> None:
+        self._tokenize = get_tokenizer(self.tokenizer_name, user_dict=self.user_dict)
+
+    def tokens(self, text: str) -> list[str]:
+        return remove_stopwords(self._tokenize(text), self.stopwords)
+
+    def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self.vocab.encode(self.tokens(t)) for t in texts]
+
+    def encode_labels(self, examples: Sequence[Example], source: str) -> list[int]:
+        """Label ids; a label that training never saw is a `DataError` naming its line."""
+        ids = []
+        for e in examples:
+            if e.label not in self.labels:
+                known = ", ".join(self.labels.itos)
+                raise DataError(f"{where(source, e.line)}: label {e.label!r} does not occur in the training data (its labels: {known})")
+            ids.append(self.labels.index(e.label))
+        return ids
+
+    def batches(self, examples: Sequence[Example], source: str, batch_size: int, shuffle: bool = False, seed: int = 0, labelled: bool = True) -> BucketBatcher:
+        ids = self.encode_texts([e.text for e in examples])
+        labels = self.encode_labels(examples, source) if labelled else None
+        return BucketBatcher(ids, labels, batch_size, pad_id=self.vocab.pad_id, unk_id=self.vocab.unk_id, max_len=self.max_len, shuffle=shuffle, seed=seed)
+
+
+def load_splits(config: ClassifierConfig, log: Log = _stderr) -> tuple[LabelledSplits, dict[str, str]]:
+    """The train/dev/test examples the config asks for, and a name per split for messages."""
+    if config.train is None:
+        splits = load_classification_dataset(config.dataset)
+        names = {s: f"{config.dataset} {s}" for s in ("train", "dev", "test")}
+        return splits, names
+
+    def read(path: str) -> Table:
+        table = read_table(path, config.text_col, config.label_col, config.format, config.encoding, config.skip_bad_rows)
+        if table.skipped:
+            log(f"{path}: skipped {table.skipped} bad rows (--skip-bad-rows)")
+        return table
+
+    train = read(config.train).examples
+    names = {"train": config.train, "dev": config.dev or f"{config.train} (dev split)", "test": config.test or ""}
+    if config.dev:
+        dev = read(config.dev).examples
+    else:
+        train, dev = stratified_split(train, [e.label for e in train], (1 - config.dev_ratio, config.dev_ratio), config.seed)
+        if not dev:
+            raise DataError(f"{config.train}: too few rows for a dev split of {config.dev_ratio}; pass --dev FILE")
+    test = read(config.test).examples if config.test else []
+    return LabelledSplits(train, dev, test, source=config.train), names
+
+
+def train_classifier(config: ClassifierConfig, log: Log = _stderr) -> dict:
+    """Train a classifier as ``config`` says, write its run directory, and return the summary."""
+    config.validate()
+    set_seed(config.seed)
+    set_threads(config.threads)
+    device = resolve_device(config.device)
+    stopwords = load_stopwords(config.stopwords)
+    splits, names = load_splits(config, log)
+    log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test)} test")
+
+    tokenize = get_tokenizer(config.tokenizer, user_dict=config.user_dict)
+    train_tokens = [remove_stopwords(tokenize(e.text), stopwords) for e in splits.train]
+    vocab = Vocab.build(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab)
+    labels = Vocab(sorted({e.label for e in splits.train}), specials=())
+    if len(labels) < 2:
+        raise DataError(f"{names['train']}: the training data has only one label ({labels.itos[0]!r}); a classifier needs at least two")
+    pipeline = TextPipeline(config.tokenizer, stopwords, vocab, labels, config.max_len, config.user_dict)
+    log(f"vocabulary: {len(vocab)} tokens (min_freq {config.min_freq}); labels: {', '.join(labels.itos)}")
+
+    train_ids = [vocab.encode(t) for t in train_tokens]
+    train_batches = BucketBatcher(train_ids, pipeline.encode_labels(splits.train, names["train"]), config.batch_size,
+                                  pad_id=vocab.pad_id, unk_id=vocab.unk_id, max_len=config.max_len, shuffle=True, seed=config.seed)
+    eval_batch = config.batch_size * 4
+    dev_batches = pipeline.batches(splits.dev, names["dev"], eval_batch)
+    test_batches = pipeline.batches(splits.test, names["test"], eval_batch) if splits.test else None
+
+    model = build_model(config, len(vocab), len(labels)).to(device)
+    optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay, config.momentum)
+    scheduler = build_scheduler(config.schedule, optimizer, config.epochs)
+
+    run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
+    run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": str(device)})
+    vocab.save(run.file("vocab.json"))
+    labels.save(run.file("labels.json"))
+    if stopwords:
+        write_text(run.file("stopwords.txt"), "".join(w + "\n" for w in sorted(stopwords)))
+    if config.user_dict:
+        shutil.copyfile(config.user_dict, run.file("user_dict.txt"))
+    log(f"run directory: {run.path}")
+
+    result = fit(model, train_batches, dev_batches, optimizer, epochs=config.epochs, device=device, clip=config.clip,
+                 patience=config.patience, scheduler=scheduler, on_epoch=lambda record: append_jsonl(run.file("metrics.jsonl"), record), progress=config.progress, log=log)
+    assert result.best_state is not None
+    run.save_state_dict(result.best_state)
+    model.load_state_dict(result.best_state)
+    plot_curves(result.history, run.file("curves.png"))
+
+    summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_dev_accuracy": result.best_dev_accuracy, "epochs_run": len(result.history)}
+    report = [f"run: {run.path}", f"best dev accuracy: {result.best_dev_accuracy:.4f} (epoch {result.best_epoch} of {len(result.history)})"]
+    if test_batches is not None:
+        test_metrics = _metrics(model, test_batches, labels, device)
+        summary["test_accuracy"], summary["test_macro_f1"] = test_metrics["accuracy"], test_metrics["macro_f1"]
+        report += [f"test accuracy: {test_metrics['accuracy']:.4f}  macro-F1: {test_metrics['macro_f1']:.4f}", "", test_metrics["report"],
+                   format_confusion(test_metrics["confusion"], labels.itos)]
+        run.save_json("test_metrics.json", {k: v for k, v in test_metrics.items() if k != "report"})
+    write_text(run.file("report.txt"), "\n".join(report) + "\n")
+    run.save_json("summary.json", summary)
+    return summary
+
+
+def build_model(config: ClassifierConfig, vocab_size: int, num_classes: int) -> RNNClassifier:
+    """The `RNNClassifier` a config describes."""
+    return RNNClassifier(vocab_size, num_classes, cell=config.model, embed_dim=config.embed_dim, hidden_size=config.hidden_size,
+                         num_layers=config.num_layers, bidirectional=config.bidirectional, dropout=config.dropout,
+                         pooling=config.pooling, freeze_embedding=config.freeze_embedding)
+
+
+def _metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device: torch.device) -> dict:
+    probs = predict_proba(model, batches, device)
+    return classification_metrics(batches.labels.numpy(), probs.argmax(1), labels.itos)
+
+
+class Predictor:
+    """A trained classifier loaded from its run directory alone."""
+
+    NEEDS = ("config.json", "vocab.json", "labels.json", "model.pt")
+
+    def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
+        run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
+        fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
+        self.config = ClassifierConfig(**{k: v for k, v in run.load_json("config.json").items() if k in fields})
+        stopwords_file = run.file("stopwords.txt")
+        stopwords = frozenset(stopwords_file.read_text(encoding="utf-8").split()) if stopwords_file.is_file() else frozenset()
+        user_dict = run.file("user_dict.txt")
+        self.pipeline = TextPipeline(self.config.tokenizer, stopwords, Vocab.load(run.file("vocab.json")), Vocab.load(run.file("labels.json")),
+                                     self.config.max_len, str(user_dict) if user_dict.is_file() else None)
+        self.device = resolve_device(device)
+        self.model = build_model(self.config, len(self.pipeline.vocab), len(self.pipeline.labels))
+        try:
+            self.model.load_state_dict(run.load_state_dict())
+        except RuntimeError as exc:
+            raise DataError(f"{run.file('model.pt')}: does not match the run's config ({str(exc).splitlines()[0]})") from None
+        self.model.to(self.device).eval()
+        self.run = run
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.pipeline.labels.itos
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities ``[N, C]``, columns in the order of `label_names`."""
+        batches = BucketBatcher(self.pipeline.encode_texts(texts), None, 256, self.pipeline.vocab.pad_id, self.pipeline.vocab.unk_id, self.config.max_len)
+        return predict_proba(self.model, batches, self.device)
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """The most probable label of each text, with its probability."""
+        probs = self.predict_proba(texts)
+        return [(self.label_names[i], float(p[i])) for i, p in zip(probs.argmax(1), probs)]
+
+    def evaluate(self, examples: Sequence[Example], source: str) -> dict:
+        """Metrics on labelled examples (a label the run never saw is a `DataError`)."""
+        batches = self.pipeline.batches(examples, source, 256)
+        return _metrics(self.model, batches, self.pipeline.labels, self.device)
