@@ -71,13 +71,26 @@ def add_train(sub) -> None:
     g.add_argument("--max-vocab", type=int, default=d.max_vocab, help="largest vocabulary, specials included")
     g.add_argument("--max-len", type=int, default=d.max_len, help="truncate texts to this many tokens")
     g = p.add_argument_group("model")
-    g.add_argument("--embed-dim", type=int, default=d.embed_dim, help="embedding size")
+    g.add_argument("--embed-dim", type=int, default=argparse.SUPPRESS,
+                   help="embedding size (default: 128, or the dimension of the --embedding vectors file)")
     g.add_argument("--hidden-size", type=int, default=d.hidden_size, help="hidden units per direction")
     g.add_argument("--num-layers", type=int, default=d.num_layers, help="stacked recurrent layers")
     g.add_argument("--unidirectional", dest="bidirectional", action="store_false", help="one direction instead of two")
     g.add_argument("--dropout", type=float, default=d.dropout, help="dropout on embeddings, between layers and before the output")
     g.add_argument("--pooling", default=d.pooling, choices=["last", "max", "mean"], help="how the per-step outputs become one vector")
     g.add_argument("--freeze-embedding", action="store_true", help="do not update the embedding matrix")
+    g = p.add_argument_group("embedding")
+    g.add_argument("--embedding", default=d.embedding,
+                   help="random: learnt with the classifier; word2vec or fasttext: trained with gensim on the training texts "
+                   "(tokenized as the classifier sees them) first; or a vectors file: word2vec text or binary, GloVe text, "
+                   "gensim .kv/.model (also .gz/.bz2), looked up token by token. Tokens without a vector get a random one")
+    g.add_argument("--vectors-corpus", help="with word2vec/fasttext: unlabelled text added to their training: a corpus name "
+                   "(e.g. peoples-daily) or a UTF-8 file, one text per line; comma-separate several")
+    g.add_argument("--embedding-window", type=int, default=d.embedding_window, help="word2vec/fasttext context window")
+    g.add_argument("--embedding-epochs", type=int, default=d.embedding_epochs, help="word2vec/fasttext training epochs")
+    g.add_argument("--embedding-min-count", type=int, default=d.embedding_min_count, help="word2vec/fasttext: ignore rarer words")
+    g.add_argument("--embedding-cache", default=argparse.SUPPRESS, help="directory for matrices extracted from vectors files "
+                   "(default: $EMBEDDING_CACHE_DIR, else data/cache/embeddings)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="momentum is SGD with Nesterov momentum")
     g.add_argument("--lr", type=float, default=d.lr, help="learning rate (default per optimizer: "
@@ -101,12 +114,13 @@ def add_train(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from train.text_classification import ClassifierConfig, train_classifier
+    from train.text_classification import ClassifierConfig, resolve_embedding, train_classifier
 
     fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
     config = ClassifierConfig(**{k: v for k, v in vars(args).items() if k in fields})
     if args.dry_run:
         config.validate()
+        config, _ = resolve_embedding(config)
         print(json.dumps(config.to_dict(), ensure_ascii=False, indent=2))
         return 0
     summary = train_classifier(config)
@@ -185,11 +199,275 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _char_lm_defaults():
+    from train.language_model import CharLMConfig
+
+    return CharLMConfig()
+
+
+def add_generate(sub) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="character-level generation: train a char model, sample text from it, score line continuations",
+        description="Character-level language models: 'generate train' fits one on a corpus, 'generate sample' writes text "
+        "with it, 'generate eval' scores greedy line continuations. Each action has its own --help.",
+    )
+    actions = p.add_subparsers(dest="generate_command", metavar="ACTION", parser_class=Parser, required=True)
+    _add_generate_train(actions)
+    _add_generate_sample(actions)
+    _add_generate_eval(actions)
+
+
+def _add_generate_train(actions) -> None:
+    from data_processor.char_stream import CHUNKINGS
+    from data_processor.corpora import CORPORA
+    from train.language_model import ALL_CELLS, BACKEND_DEFAULTS
+    from train.optim import OPTIMIZERS
+
+    d, torch_d, numpy_d = _char_lm_defaults(), BACKEND_DEFAULTS["torch"], BACKEND_DEFAULTS["numpy"]
+
+    def per_backend(key: str) -> str:
+        return f"(default: {torch_d[key]} for torch cells, {numpy_d[key]} for numpy-rnn)"
+
+    p = actions.add_parser(
+        "train", help="train a character-level model on a corpus",
+        description="Train a character-level language model by truncated backpropagation through time and keep the "
+        "checkpoint with the lowest validation loss (nats per character). Results go to stdout, progress to stderr.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("data")
+    g.add_argument("--corpus", default=d.corpus, help=f"a named corpus ({', '.join(CORPORA)}; downloaded once) or the path of a UTF-8 text file")
+    g.add_argument("--lines", action=argparse.BooleanOptionalAction, default=d.lines,
+                   help="one item per line (names, lyric lines), each ending in <eos>; default: the registry's choice for "
+                   "named corpora (dinos, jaychou: lines), running text for files")
+    g.add_argument("--val-ratio", type=float, default=d.val_ratio, help="share of the corpus (its tail) held out for validation")
+    g.add_argument("--cache-dir", default=d.cache_dir, help="download cache for named corpora (default: data/cache)")
+    g = p.add_argument_group("model")
+    g.add_argument("--cell", default=d.cell, choices=ALL_CELLS,
+                   help="rnn|gru|lstm: PyTorch layers; scratch-gru|scratch-lstm: written from scratch (models/cells.py); "
+                   "numpy-rnn: the classic numpy char-RNN (models/numpy_rnn.py)")
+    g.add_argument("--embed-dim", type=int, default=d.embed_dim, help="character embedding size; 0: one-hot input (numpy-rnn is always one-hot)")
+    g.add_argument("--hidden-size", type=int, default=d.hidden_size, help=f"hidden units {per_backend('hidden_size')}")
+    g.add_argument("--num-layers", type=int, default=d.num_layers, help="stacked recurrent layers (torch cells)")
+    g.add_argument("--dropout", type=float, default=d.dropout, help="dropout on inputs, between layers and before the output (torch cells)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--optimizer", default=d.optimizer, choices=OPTIMIZERS,
+                   help=f"{per_backend('optimizer')}; numpy-rnn takes adagrad or sgd (plain SGD, as in the dinosaur-names exercise)")
+    g.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: the optimizer's; numpy-rnn: adagrad 0.1, sgd 0.01)")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 penalty (torch cells)")
+    g.add_argument("--clip", type=float, default=d.clip, help="gradient clipping: the largest gradient norm for torch cells, "
+                   "the bound of every gradient element ([-clip, clip]) for numpy-rnn; 0: none")
+    g.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training part")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"lanes read side by side {per_backend('batch_size')}")
+    g.add_argument("--seq-len", type=int, default=d.seq_len, help=f"steps unrolled per chunk {per_backend('seq_len')}")
+    g.add_argument("--chunking", default=d.chunking, choices=CHUNKINGS,
+                   help="consecutive: chunks continue each other and the hidden state is carried (detached); random: random chunks, state from zeros")
+    g.add_argument("--time-budget", type=float, default=d.time_budget, help="stop after this many minutes (the current epoch is cut, scored and kept); 0: no limit")
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, default=d.seed, help="seeds Python, numpy and torch; the same seed repeats the run")
+    g.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"], help="auto uses a GPU when one is present (torch cells)")
+    g.add_argument("--threads", type=int, default=d.threads, help="torch threads (default: one per core)")
+    g.add_argument("--runs-dir", default=d.runs_dir, help="where run directories are made")
+    g.add_argument("--run-name", help="run directory name (default: CELL-CORPUS-DATE-TIME)")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    g.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
+    p.set_defaults(handler=cmd_generate_train)
+
+
+def cmd_generate_train(args: argparse.Namespace) -> int:
+    from train.language_model import CharLMConfig, train_char_lm
+
+    fields = {f.name for f in dataclasses.fields(CharLMConfig)}
+    config = CharLMConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    if args.dry_run:
+        print(json.dumps(config.resolved().to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    s = train_char_lm(config)
+    print(f"best validation loss: {s['best_val_loss']:.4f} nats/char (perplexity {s['best_val_perplexity']:.2f}), "
+          f"epoch {s['best_epoch']} of {s['epochs_run']}{' (stopped by --time-budget)' if s['stopped_by_time_budget'] else ''}")
+    print(f"last training loss: {s['final_train_loss']:.4f} nats/char (perplexity {s['final_train_perplexity']:.2f})")
+    print(f"run saved to: {s['run']}")
+    return 0
+
+
+def _add_generate_sample(actions) -> None:
+    p = actions.add_parser(
+        "sample", help="write text with a trained character model",
+        description="Sample text from a 'generate train' run. The prime is read first to warm up the hidden state; "
+        "for line corpora (names, lyrics) each sample ends at the end-of-line symbol. A prime holding characters "
+        "the model never saw is refused, naming them.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--run", required=True, help="run directory written by 'generate train'")
+    p.add_argument("--prime", default="", help="text the samples start with")
+    p.add_argument("--temperature", type=float, default=1.0, help="> 0; below 1 is more conservative, above 1 more surprising")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k most probable characters only; 0: all")
+    p.add_argument("--length", type=int, default=500, help="characters to generate (for line corpora: the most per sample)")
+    p.add_argument("--count", type=int, default=1, help="how many samples")
+    p.add_argument("--seed", type=int, default=42, help="the same seed gives the same samples")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(handler=cmd_generate_sample)
+
+
+def cmd_generate_sample(args: argparse.Namespace) -> int:
+    from train.generation import CharGenerator
+
+    generator = CharGenerator(args.run, args.device)
+    samples = generator.samples(args.prime, args.count, args.length, args.seed, args.temperature, args.top_k)
+    print(("\n" if generator.config.lines else "\n\n").join(samples))
+    return 0
+
+
+def _add_generate_eval(actions) -> None:
+    p = actions.add_parser(
+        "eval", help="score greedy line continuations of a trained character model",
+        description="For each prefix, predict the rest of its line greedily and compare it with the gold continuation: "
+        "exact-match line accuracy (after stripping whitespace) and character accuracy. Without --test/--gold, the "
+        "first --count held-out lines of the run's corpus are cut in half (prefix = first half). Prefix characters "
+        "outside the vocabulary are read as <unk>.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--run", required=True, help="run directory written by 'generate train'")
+    p.add_argument("--test", help="prefixes, one per line (UTF-8)")
+    p.add_argument("--gold", help="gold continuations, one per line, paired with --test")
+    p.add_argument("--output", help="predictions file, one per line (default: RUN/eval_predictions.txt)")
+    p.add_argument("--count", type=int, default=100, help="held-out lines to use when no --test/--gold are given")
+    p.add_argument("--max-chars", type=int, default=100, help="longest continuation predicted")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(handler=cmd_generate_eval)
+
+
+def cmd_generate_eval(args: argparse.Namespace) -> int:
+    from train.generation import CharGenerator, evaluate_continuations
+
+    result = evaluate_continuations(CharGenerator(args.run, args.device), args.test, args.gold, args.output, args.count, args.max_chars)
+    if result.unknown_chars:
+        print(f"note: {result.unknown_chars} prefix characters are outside the vocabulary and were read as <unk>", file=sys.stderr)
+    print(f"lines: {result.scores['lines']}")
+    print(f"exact match: {result.scores['exact_match']:.4f}")
+    print(f"char accuracy: {result.scores['char_accuracy']:.4f}")
+    print(f"written: {', '.join(str(p) for p in result.written)}")
+    return 0
+
+
+def add_vectors(sub) -> None:
+    from data_processor.tokenizers import TOKENIZERS
+    from data_processor.word_vectors import DEFAULT_DIM, DEFAULT_EPOCHS, DEFAULT_MIN_COUNT, DEFAULT_WINDOW, METHODS, known_corpora
+
+    p = sub.add_parser("vectors", help="train word vectors on a corpus and save them for --embedding FILE",
+                       description="Train word2vec or FastText vectors with gensim on unlabelled text and write them in "
+                       "word2vec text format ('count dim', then 'word v1 ... vd' per line), which any tool reads.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--corpus", action="append", required=True,
+                   help=f"a corpus name ({known_corpora()}) or a UTF-8 text file, one text per line; repeat to combine")
+    p.add_argument("--out", required=True, help="the vectors file to write")
+    p.add_argument("--method", default="word2vec", choices=METHODS, help="fasttext also learns character n-grams")
+    p.add_argument("--tokenizer", default="jieba", choices=TOKENIZERS, help="use the tokenizer the classifier will use")
+    p.add_argument("--user-dict", help="jieba user dictionary")
+    p.add_argument("--stopwords", default="none", help="stopwords to drop, as for train")
+    p.add_argument("--embed-dim", type=int, default=DEFAULT_DIM, help="vector size")
+    p.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="context window")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the corpus")
+    p.add_argument("--min-count", type=int, default=DEFAULT_MIN_COUNT, help="ignore words seen fewer times")
+    p.add_argument("--seed", type=int, default=42, help="the same seed gives the same vectors")
+    p.set_defaults(handler=cmd_vectors)
+
+
+def cmd_vectors(args: argparse.Namespace) -> int:
+    from data_processor.word_vectors import pretrain_vectors
+
+    kv = pretrain_vectors(args.corpus, args.out, method=args.method, tokenizer=args.tokenizer, user_dict=args.user_dict,
+                          stopwords=args.stopwords, dim=args.embed_dim, window=args.window, epochs=args.epochs,
+                          min_count=args.min_count, seed=args.seed)
+    print(f"vectors: {len(kv.index_to_key)} words x {kv.vector_size} written to {args.out}")
+    return 0
+
+
+def add_check_gradients(sub) -> None:
+    from train.gradient_check import CELL_NAMES, TOLERANCE
+
+    p = sub.add_parser("check-gradients", help="numpy backprop through time against PyTorch autograd, per parameter",
+                       description="Build a float64 torch.nn.RNN/GRU/LSTM with random weights, copy it into the numpy cell, "
+                       "run both on the same random batch and upstream gradient, and compare outputs and gradients "
+                       f"(inputs, initial state, every parameter). Exit status 1 if any differs by more than {TOLERANCE:g}.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--cell", default="all", choices=[*CELL_NAMES, "all"], help="which cell to check")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights, inputs and gradients")
+    p.set_defaults(handler=cmd_check_gradients)
+
+
+def cmd_check_gradients(args: argparse.Namespace) -> int:
+    from train.gradient_check import CELL_NAMES, TOLERANCE, compare_with_torch, format_table
+
+    cells = CELL_NAMES if args.cell == "all" else (args.cell,)
+    rows = [row for cell in cells for row in compare_with_torch(cell, seed=args.seed)]
+    print(format_table(rows))
+    failed = sum(not row.passed for row in rows)
+    print(f"{len(rows) - failed} of {len(rows)} checks passed (max abs diff <= {TOLERANCE:g})")
+    return 1 if failed else 0
+
+
+def add_demo(sub) -> None:
+    from train.binary_addition import ITERATIONS
+    from train.seq2seq_demo import EPOCHS
+
+    p = sub.add_parser("demo", help="small recurrent networks step by step: srn, binary-addition, seq2seq",
+                       description="Teaching demos. Each has its own --help, e.g. 'run.py demo seq2seq --help'.")
+    demos = p.add_subparsers(dest="demo", metavar="DEMO", required=True)
+    demos.add_parser("srn", help="the 2-unit simple recurrent network, step by step, by hand and through torch",
+                     description="2 inputs, 2 hidden units, 2 outputs, all weights 1, biases 0, over inputs [1,1], [1,1], [2,2]: "
+                     "without and with tanh in numpy, then through nn.RNNCell and nn.RNN.")
+    d = demos.add_parser("binary-addition", help="a numpy RNN learns to add 8-bit numbers",
+                         description="A numpy RNN (16 sigmoid units) trained with hand-written BPTT on 8-bit additions, "
+                         "least significant bit first; reports the accuracy over all 128 x 128 operand pairs.",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d.add_argument("--iterations", type=int, default=ITERATIONS, help="SGD steps of 32 random additions")
+    d.add_argument("--seed", type=int, default=0, help="seed of the weights and the training examples")
+    d = demos.add_parser("seq2seq", help="an encoder-decoder maps words to their pairs (man -> women, king -> queen)",
+                         description="A torch encoder-decoder trained letter by letter on man/women, black/white, king/queen, "
+                         "girl/boy, up/down, high/low; prints its translations and their accuracy.",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d.add_argument("--cell", default="gru", choices=["rnn", "gru"], help="recurrent cell of the encoder and decoder")
+    d.add_argument("--epochs", type=int, default=EPOCHS, help="full-batch training steps")
+    d.add_argument("--seed", type=int, default=0, help="seeds Python, numpy and torch")
+    p.set_defaults(handler=cmd_demo)
+
+
+def _stderr_line(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.demo == "srn":
+        from train.srn_demo import srn_demo
+
+        print(srn_demo())
+    elif args.demo == "binary-addition":
+        from train.binary_addition import train_binary_addition
+
+        result = train_binary_addition(iterations=args.iterations, seed=args.seed, log=_stderr_line)
+        print(f"accuracy over all {result.pairs} operand pairs: {result.accuracy:.2%} "
+              f"({result.iterations} iterations, {result.seconds:.1f}s)")
+    else:
+        from train.seq2seq_demo import train_seq2seq
+
+        result = train_seq2seq(cell=args.cell, epochs=args.epochs, seed=args.seed, log=_stderr_line)
+        for source, expected, produced in result.translations:
+            print(f"{source} -> {produced}" + ("" if produced == expected else f"   (expected {expected})"))
+        print(f"accuracy: {result.accuracy:.2%} of {len(result.translations)} pairs "
+              f"(final loss {result.final_loss:.4f}, {result.epochs} epochs, {result.seconds:.1f}s)")
+    return 0
+
+
 # Each command: (name, function adding its parser). The first is the default command.
 COMMANDS: list[tuple[str, Callable]] = [
     ("train", add_train),
     ("predict", add_predict),
     ("evaluate", add_evaluate),
+    ("generate", add_generate),
+    ("vectors", add_vectors),
+    ("check-gradients", add_check_gradients),
+    ("demo", add_demo),
 ]
 
 

@@ -20,21 +20,26 @@ import torch
 from data_processor.atomic import append_jsonl, write_text
 from data_processor.batching import BucketBatcher
 from data_processor.datasets import LabelledSplits, load_classification_dataset
+from data_processor.embeddings import Embedding, embedding_from_file, embedding_from_keyed_vectors
 from data_processor.errors import ConfigError, DataError, where
 from data_processor.io import Example, Table, read_table
 from data_processor.splits import stratified_split
 from data_processor.stopwords import load_stopwords, remove_stopwords
-from data_processor.tokenizers import get_tokenizer
+from data_processor.tokenizers import TOKENIZERS, get_tokenizer
+from data_processor.vector_files import VectorFile, open_vectors
 from data_processor.vocab import Vocab
+from data_processor.word_vectors import DEFAULT_EPOCHS, DEFAULT_MIN_COUNT, DEFAULT_WINDOW, METHODS, corpus_sentences, train_word_vectors
 from models.classifier import CELLS, POOLINGS, RNNClassifier
 from train.checkpoint import RunDir
 from train.classifier import fit, predict_proba
 from train.metrics import classification_metrics, format_confusion
-from train.optim import build_optimizer, build_scheduler
+from train.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
 from train.plots import plot_curves
-from train.runtime import resolve_device, set_seed, set_threads
+from train.runtime import DEVICES, resolve_device, set_seed, set_threads
 
 RUN_KIND = "classifier"
+EMBEDDINGS = ("random", *METHODS)  # or the path of a vectors file
+DEFAULT_EMBED_DIM = 128  # when --embedding is not a vectors file and --embed-dim is not given
 Log = Callable[[str], None]
 
 
@@ -66,13 +71,20 @@ class ClassifierConfig:
     max_vocab: int = 50000
     max_len: int = 150
     # model
-    embed_dim: int = 128
+    embed_dim: int | None = None  # None: DEFAULT_EMBED_DIM, or the dimension of the --embedding vectors file
     hidden_size: int = 128
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.3
     pooling: str = "max"
     freeze_embedding: bool = False
+    # embedding: random, word2vec, fasttext (trained on the training texts) or a vectors file
+    embedding: str = "random"
+    vectors_corpus: str | None = None  # unlabelled corpora (names or files, comma-separated) added to word2vec/fasttext training
+    embedding_window: int = DEFAULT_WINDOW
+    embedding_epochs: int = DEFAULT_EPOCHS
+    embedding_min_count: int = DEFAULT_MIN_COUNT
+    embedding_cache: str | None = None  # None: $EMBEDDING_CACHE_DIR or data/cache/embeddings
     # optimisation
     optimizer: str = "adam"
     lr: float | None = None
@@ -97,8 +109,10 @@ class ClassifierConfig:
             raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(CELLS)}")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "embed_dim": self.embed_dim, "hidden_size": self.hidden_size,
-                    "num_layers": self.num_layers, "min_freq": self.min_freq, "max_len": self.max_len, "max_vocab": self.max_vocab}
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "hidden_size": self.hidden_size,
+                    "num_layers": self.num_layers, "min_freq": self.min_freq, "max_len": self.max_len, "max_vocab": self.max_vocab,
+                    "embedding_window": self.embedding_window, "embedding_epochs": self.embedding_epochs,
+                    "embedding_min_count": self.embedding_min_count}
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
@@ -108,6 +122,19 @@ class ClassifierConfig:
             raise ConfigError(f"--dev-ratio must be in (0, 1), got {self.dev_ratio}")
         if self.train is None and (self.dev or self.test):
             raise ConfigError("--dev and --test need --train; without --train the built-in dataset's own splits are used")
+        choices = {"tokenizer": (self.tokenizer, TOKENIZERS), "optimizer": (self.optimizer, OPTIMIZERS),
+                   "schedule": (self.schedule, SCHEDULES), "device": (self.device, DEVICES)}
+        for name, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+        load_stopwords(self.stopwords)
+        if self.embed_dim is not None and self.embed_dim < 1:
+            raise ConfigError(f"--embed-dim must be >= 1, got {self.embed_dim}")
+        if self.vectors_corpus and self.embedding not in METHODS:
+            raise ConfigError(f"--vectors-corpus adds text to word-vector training: it needs --embedding {' or '.join(METHODS)}, "
+                              f"not {self.embedding!r}")
+        if self.embedding not in EMBEDDINGS and not Path(self.embedding).exists():
+            raise DataError(f"{self.embedding}: no such vectors file; --embedding takes {', '.join(EMBEDDINGS)} or the path of a vectors file")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -177,6 +204,7 @@ def load_splits(config: ClassifierConfig, log: Log = _stderr) -> tuple[LabelledS
 def train_classifier(config: ClassifierConfig, log: Log = _stderr) -> dict:
     """Train a classifier as ``config`` says, write its run directory, and return the summary."""
     config.validate()
+    config, vectors = resolve_embedding(config)
     set_seed(config.seed)
     set_threads(config.threads)
     device = resolve_device(config.device)
@@ -200,7 +228,8 @@ def train_classifier(config: ClassifierConfig, log: Log = _stderr) -> dict:
     dev_batches = pipeline.batches(splits.dev, names["dev"], eval_batch)
     test_batches = pipeline.batches(splits.test, names["test"], eval_batch) if splits.test else None
 
-    model = build_model(config, len(vocab), len(labels)).to(device)
+    embedding = build_embedding(config, vectors, vocab, train_tokens, pipeline.tokens, log)
+    model = build_model(config, len(vocab), len(labels), embedding.matrix if embedding else None).to(device)
     optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay, config.momentum)
     scheduler = build_scheduler(config.schedule, optimizer, config.epochs)
 
@@ -208,6 +237,8 @@ def train_classifier(config: ClassifierConfig, log: Log = _stderr) -> dict:
     run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": str(device)})
     vocab.save(run.file("vocab.json"))
     labels.save(run.file("labels.json"))
+    run.save_json("embedding.json", {"embedding": config.embedding, "frozen": config.freeze_embedding,
+                                     **(embedding.record() if embedding else {"source": "random", "dim": config.embed_dim})})
     if stopwords:
         write_text(run.file("stopwords.txt"), "".join(w + "\n" for w in sorted(stopwords)))
     if config.user_dict:
@@ -234,11 +265,53 @@ def train_classifier(config: ClassifierConfig, log: Log = _stderr) -> dict:
     return summary
 
 
-def build_model(config: ClassifierConfig, vocab_size: int, num_classes: int) -> RNNClassifier:
-    """The `RNNClassifier` a config describes."""
-    return RNNClassifier(vocab_size, num_classes, cell=config.model, embed_dim=config.embed_dim, hidden_size=config.hidden_size,
+def resolve_embedding(config: ClassifierConfig) -> tuple[ClassifierConfig, VectorFile | None]:
+    """The config with ``embed_dim`` settled, and the vectors file --embedding names (recognised), if it names one.
+
+    The dimension is the vectors file's, else --embed-dim, else `DEFAULT_EMBED_DIM`;
+    an --embed-dim that contradicts the file is a `ConfigError`.
+    """
+    if config.embedding in EMBEDDINGS:
+        return dataclasses.replace(config, embed_dim=config.embed_dim or DEFAULT_EMBED_DIM), None
+    vectors = open_vectors(config.embedding)
+    if config.embed_dim is not None and config.embed_dim != vectors.dim:
+        raise ConfigError(f"--embed-dim {config.embed_dim} does not match {vectors.path}, whose vectors have {vectors.dim} values; "
+                          "leave out --embed-dim: the dimension follows the vectors file")
+    return dataclasses.replace(config, embed_dim=vectors.dim), vectors
+
+
+def build_embedding(config: ClassifierConfig, vectors: VectorFile | None, vocab: Vocab, train_tokens: Sequence[list[str]],
+                    tokens: Callable[[str], list[str]], log: Log = _stderr) -> Embedding | None:
+    """The embedding matrix --embedding asks for: None for random; vectors trained with gensim; or rows of a vectors file.
+
+    word2vec and fasttext train on ``train_tokens`` (the training texts as the
+    classifier sees them) plus --vectors-corpus, tokenized by ``tokens``.
+    """
+    if vectors is not None:
+        return embedding_from_file(vectors, vocab, config.seed, config.embedding_cache, log)
+    if config.embedding == "random":
+        return None
+    sentences = [t for t in train_tokens if t]
+    names = ["training texts"]
+    for corpus in (c.strip() for c in (config.vectors_corpus or "").split(",") if c.strip()):
+        extra = corpus_sentences(corpus, tokens)
+        log(f"embedding: corpus {corpus}: {len(extra)} lines, {sum(map(len, extra))} tokens")
+        sentences += extra
+        names.append(corpus)
+    dim = config.embed_dim or DEFAULT_EMBED_DIM
+    log(f"embedding: training {config.embedding} ({dim}-d, window {config.embedding_window}, {config.embedding_epochs} epochs, "
+        f"min count {config.embedding_min_count}) on {len(sentences)} texts, {sum(map(len, sentences))} tokens")
+    kv = train_word_vectors(sentences, config.embedding, dim, config.embedding_window, config.embedding_epochs,
+                            config.embedding_min_count, config.seed)
+    return embedding_from_keyed_vectors(kv, vocab, config.seed, f"{config.embedding} trained on {' + '.join(names)}", log)
+
+
+def build_model(config: ClassifierConfig, vocab_size: int, num_classes: int, embedding_weights: np.ndarray | None = None) -> RNNClassifier:
+    """The `RNNClassifier` a config describes, with ``embedding_weights`` (``vocab_size x d``) as its initial embedding if given."""
+    weights = torch.from_numpy(embedding_weights) if embedding_weights is not None else None
+    return RNNClassifier(vocab_size, num_classes, cell=config.model, embed_dim=config.embed_dim or DEFAULT_EMBED_DIM, hidden_size=config.hidden_size,
                          num_layers=config.num_layers, bidirectional=config.bidirectional, dropout=config.dropout,
-                         pooling=config.pooling, freeze_embedding=config.freeze_embedding)
+                         pooling=config.pooling, embedding_weights=weights, freeze_embedding=config.freeze_embedding)
 
 
 def _metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device: torch.device) -> dict:

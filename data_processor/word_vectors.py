@@ -1,0 +1,112 @@
+"""Train word vectors with gensim (word2vec or FastText) and save them as word2vec text.
+
+Training is skip-gram with negative sampling, on one worker thread, so the
+same seed gives the same vectors on the same machine. FastText uses character
+n-grams of 2 to 5 characters (so two-character Chinese words still share
+n-grams) hashed into 200,000 buckets, and can give a vector to any word.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from data_processor.atomic import atomic_path
+from data_processor.corpora import CORPORA, corpus_path, peoples_daily_sentences, read_text
+from data_processor.errors import ConfigError, DataError
+from data_processor.stopwords import load_stopwords, remove_stopwords
+from data_processor.tokenizers import get_tokenizer
+
+METHODS = ("word2vec", "fasttext")
+DEFAULT_DIM, DEFAULT_WINDOW, DEFAULT_EPOCHS, DEFAULT_MIN_COUNT = 128, 5, 5, 1
+FASTTEXT_BUCKETS, FASTTEXT_NGRAMS = 200_000, (2, 5)
+Log = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _quiet_gensim() -> Iterator[None]:
+    """Silence gensim's INFO/WARNING chatter (e.g. 'under 10 jobs per worker' on small corpora)."""
+    logger = logging.getLogger("gensim")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def corpus_sentences(name_or_path: str, tokens: Callable[[str], list[str]]) -> list[list[str]]:
+    """A corpus (a name from data_processor.corpora, or a UTF-8 text file read one text per line) as token lists.
+
+    ``peoples-daily`` is already segmented: each line's words are joined with
+    spaces and passed to ``tokens``, so the whitespace tokenizer keeps its
+    words and jieba or char split them as the classifier would.
+    """
+    if name_or_path == "peoples-daily":
+        texts = [" ".join(words) for words in peoples_daily_sentences()]
+    else:
+        texts = read_text(corpus_path(name_or_path)).splitlines()
+    sentences = [t for t in (tokens(text) for text in texts if text.strip()) if t]
+    if not sentences:
+        raise DataError(f"{name_or_path}: no tokens to train word vectors on")
+    return sentences
+
+
+def train_word_vectors(sentences: Sequence[list[str]], method: str, dim: int = DEFAULT_DIM, window: int = DEFAULT_WINDOW,
+                       epochs: int = DEFAULT_EPOCHS, min_count: int = DEFAULT_MIN_COUNT, seed: int = 42):
+    """Train gensim word2vec or FastText vectors on token lists; returns the KeyedVectors."""
+    from gensim.models import FastText, Word2Vec
+
+    if method not in METHODS:
+        raise ConfigError(f"unknown word-vector method {method!r}; choose one of {', '.join(METHODS)}")
+    for name, value in (("dimension", dim), ("window", window), ("epochs", epochs), ("min-count", min_count)):
+        if value < 1:
+            raise ConfigError(f"word vectors: {name} must be >= 1, got {value}")
+    if not any(sentences):
+        raise DataError("no tokens to train word vectors on")
+    common = dict(sentences=list(sentences), vector_size=dim, window=window, epochs=epochs, min_count=min_count,
+                  seed=seed, workers=1, sg=1)
+    with _quiet_gensim():
+        try:
+            if method == "word2vec":
+                model = Word2Vec(**common)
+            else:
+                model = FastText(**common, bucket=FASTTEXT_BUCKETS, min_n=FASTTEXT_NGRAMS[0], max_n=FASTTEXT_NGRAMS[1])
+        except RuntimeError as exc:  # gensim: "you must first build vocabulary before training the model"
+            raise DataError(f"no word occurs at least {min_count} times (--min-count); nothing to train ({exc})") from None
+    return model.wv
+
+
+def save_word2vec_text(kv, path: str | Path) -> None:
+    """Write vectors in word2vec text format (``count dim`` then ``word v1 ... vd``), atomically."""
+    with atomic_path(path) as tmp:
+        kv.save_word2vec_format(str(tmp), binary=False)
+
+
+def pretrain_vectors(corpora: Sequence[str], out: str | Path, method: str = "word2vec", tokenizer: str = "jieba",
+                     user_dict: str | None = None, stopwords: str = "none", dim: int = DEFAULT_DIM, window: int = DEFAULT_WINDOW,
+                     epochs: int = DEFAULT_EPOCHS, min_count: int = DEFAULT_MIN_COUNT, seed: int = 42, log: Log = _stderr):
+    """Tokenize ``corpora`` as a classifier would, train vectors on them and save them to ``out``; returns the KeyedVectors."""
+    tokenize = get_tokenizer(tokenizer, user_dict=user_dict)
+    drop = load_stopwords(stopwords)
+    sentences: list[list[str]] = []
+    for name in corpora:
+        part = corpus_sentences(name, lambda text: remove_stopwords(tokenize(text), drop))
+        log(f"corpus {name}: {len(part)} lines, {sum(map(len, part))} tokens ({tokenizer})")
+        sentences += part
+    log(f"training {method} vectors: {dim}-d, window {window}, {epochs} epochs, min count {min_count}, seed {seed}")
+    kv = train_word_vectors(sentences, method, dim, window, epochs, min_count, seed)
+    save_word2vec_text(kv, out)
+    return kv
+
+
+def known_corpora() -> str:
+    """The named corpora, for help texts."""
+    return ", ".join(CORPORA)

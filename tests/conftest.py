@@ -1,0 +1,57 @@
+"""Shared test fixtures: the project root, a sandboxed jieba cache, a run.py runner, shared data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jieba_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """jieba writes a prefix-dictionary cache; keep it (and its subprocesses') in a test temp dir."""
+    cache = tmp_path_factory.mktemp("jieba-cache")
+    old = os.environ.get("JIEBA_CACHE_DIR")
+    os.environ["JIEBA_CACHE_DIR"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("JIEBA_CACHE_DIR", None)
+    else:
+        os.environ["JIEBA_CACHE_DIR"] = old
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python run.py ARGS`` from the project root as a user would."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit status 2, one ``error: ...`` line on stderr containing every fragment, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr, result.stderr
+    assert lines and lines[-1].startswith("error: "), result.stderr
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+
+
+@pytest.fixture
+def shared_file():
+    """Return a file from ../shared/data, or skip the test when it is absent."""
+
+    def get(name: str) -> Path:
+        path = SHARED_DATA / name
+        if not path.is_file():
+            pytest.skip(f"{path} is absent (shared test data lives beside the project, not in it)")
+        return path
+
+    return get

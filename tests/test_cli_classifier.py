@@ -1,0 +1,202 @@
+"""End-to-end: run.py as a user runs it, on a sample of reviews-zh and on bad inputs."""
+
+import csv
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from data_processor.datasets import load_classification_dataset
+from tests.conftest import assert_user_error, run_cli
+
+FAST = ["--epochs", "3", "--embed-dim", "32", "--hidden-size", "32", "--max-len", "60", "--batch-size", "32", "--no-progress", "--seed", "1", "--threads", "1"]
+
+
+def write_csv(path: Path, rows) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """A balanced sample of reviews-zh: 1600 train, 300 dev, 300 test rows."""
+    splits = load_classification_dataset("reviews-zh")
+    rng = random.Random(0)
+
+    def pick(examples, n):
+        chosen = []
+        for label in ("negative", "positive"):
+            pool = [e for e in examples if e.label == label]
+            chosen += rng.sample(pool, n // 2)
+        rng.shuffle(chosen)
+        return [(e.text, e.label) for e in chosen]
+
+    d = tmp_path_factory.mktemp("sample")
+    return {
+        "dir": d,
+        "train": write_csv(d / "train.csv", pick(splits.train, 1600)),
+        "dev": write_csv(d / "dev.csv", pick(splits.dev, 300)),
+        "test": write_csv(d / "test.csv", pick(splits.test, 300)),
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(sample):
+    runs = sample["dir"] / "runs"
+    result = run_cli("--model", "lstm", "--train", str(sample["train"]), "--dev", str(sample["dev"]), "--test", str(sample["test"]),
+                     "--runs-dir", str(runs), "--run-name", "e2e", *FAST)
+    assert result.returncode == 0, result.stderr
+    return result, runs / "e2e"
+
+
+def test_training_beats_the_majority_class_and_reports(trained):
+    result, run = trained
+    out = result.stdout
+    dev_line = next(line for line in out.splitlines() if line.startswith("best dev accuracy:"))
+    test_line = next(line for line in out.splitlines() if line.startswith("test accuracy:"))
+    assert "(epoch" in dev_line and f"run saved to: {run}" in out
+    test_acc = float(test_line.split()[2])
+    assert test_acc > 0.5 + 0.1, f"balanced data: majority is 0.5, got {test_acc}"
+    assert "epoch 1/3" in result.stderr  # progress/epoch log goes to stderr, not stdout
+    assert "epoch 1/3" not in out
+
+
+def test_run_directory_is_complete_and_loads_safely(trained):
+    _, run = trained
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    assert config["kind"] == "classifier" and config["model"] == "lstm" and config["seed"] == 1
+    assert json.loads((run / "labels.json").read_text(encoding="utf-8"))["itos"] == ["negative", "positive"]
+    assert "<pad>" in json.loads((run / "vocab.json").read_text(encoding="utf-8"))["itos"]
+    state = torch.load(run / "model.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3] and all("dev_accuracy" in e and "train_loss" in e for e in epochs)
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (run / "report.txt").read_text(encoding="utf-8")
+    assert "test accuracy" in report and "negative" in report and "true \\ pred" in report
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_predict_from_the_run_directory_alone(trained, tmp_path):
+    _, run = trained
+    moved = tmp_path / "moved-run"
+    shutil.copytree(run, moved)
+    result = run_cli("predict", "--run", str(moved), "这本书写得太好了，强烈推荐，非常喜欢", "质量太差，很失望，退货")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        label, prob, _ = line.split("\t")
+        assert label in ("negative", "positive") and 0.5 <= float(prob) <= 1.0
+    texts = tmp_path / "texts.txt"
+    texts.write_text("很好\n很差\n", encoding="utf-8")
+    from_file = run_cli("predict", "--run", str(moved), "--file", str(texts))
+    assert from_file.returncode == 0 and len(from_file.stdout.strip().splitlines()) == 2
+
+
+def test_evaluate_matches_training_report(trained, sample):
+    result, run = trained
+    evaluated = run_cli("evaluate", "--run", str(run), str(sample["test"]))
+    assert evaluated.returncode == 0, evaluated.stderr
+    acc = next(line for line in evaluated.stdout.splitlines() if line.startswith("accuracy:")).split()[1]
+    trained_acc = next(line for line in result.stdout.splitlines() if line.startswith("test accuracy:")).split()[2]
+    assert acc == trained_acc
+
+
+def tiny(tmp_path, *extra):
+    rows = [("好吃又便宜", "pos"), ("难吃还贵", "neg")] * 10
+    train = write_csv(tmp_path / "tiny.csv", rows)
+    return ["--train", str(train), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1", "--embed-dim", "4", "--hidden-size", "4", "--no-progress", "--threads", "1", *extra]
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a = run_cli(*tiny(tmp_path, "--run-name", "a", "--epochs", "2"))
+    b = run_cli(*tiny(tmp_path, "--run-name", "b", "--epochs", "2"))
+    assert a.returncode == b.returncode == 0, a.stderr + b.stderr
+    strip = lambda run: [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+                         for line in (tmp_path / "runs" / run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert strip("a") == strip("b")
+
+
+def test_text_empty_after_stopwords_does_not_crash(tmp_path):
+    stop = tmp_path / "stop.txt"
+    stop.write_text("的\n了\n", encoding="utf-8")
+    train = write_csv(tmp_path / "t.csv", [("的了", "pos"), ("好吃", "pos"), ("难吃", "neg"), ("的", "neg")] * 5)
+    result = run_cli("--train", str(train), "--stopwords", str(stop), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1",
+                     "--embed-dim", "4", "--hidden-size", "4", "--no-progress", "--threads", "1", "--tokenizer", "char")
+    assert result.returncode == 0, result.stderr
+
+
+def test_skip_bad_rows_reports_how_many(tmp_path):
+    args = tiny(tmp_path)
+    bad = Path(args[1])
+    bad.write_text(bad.read_text(encoding="utf-8") + ",pos\n只有文字,\n", encoding="utf-8")
+    failed = run_cli(*args)
+    assert_user_error(failed, "tiny.csv:22: the row has no text", "--skip-bad-rows")
+    assert not (tmp_path / "runs").exists(), "a failed run must not leave a run directory"
+    ok = run_cli(*args, "--skip-bad-rows")
+    assert ok.returncode == 0, ok.stderr
+    assert "skipped 2 bad rows" in ok.stderr
+
+
+def test_missing_and_empty_files(tmp_path):
+    assert_user_error(run_cli("--train", str(tmp_path / "nope.csv")), "nope.csv: no such file")
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    assert_user_error(run_cli("--train", str(tmp_path / "empty.csv")), "empty.csv: the file is empty")
+
+
+def test_dev_label_never_seen_in_training(tmp_path):
+    dev = write_csv(tmp_path / "dev.csv", [("还行", "pos"), ("一般般", "neutral")])
+    assert_user_error(run_cli(*tiny(tmp_path), "--dev", str(dev)), "dev.csv:3: label 'neutral' does not occur in the training data")
+
+
+def test_undecodable_bytes(tmp_path):
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("text,label\n好吃,pos\n难吃,neg\n".encode("gbk"))
+    assert_user_error(run_cli("--train", str(gbk)), "gbk.csv:2: bytes that are not valid utf-8", "--encoding gb18030")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--model", "transformer"], "invalid choice: 'transformer'"),
+        (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+        (["--stopwords", "klingon", "--dry-run"], "unknown stopword list 'klingon'"),
+        (["--epochs", "0", "--dry-run"], "--epochs must be >= 1"),
+        (["--dev", "x.csv", "--dry-run"], "--dev and --test need --train"),
+    ],
+)
+def test_bad_options(args, fragment):
+    assert_user_error(run_cli(*args), fragment)
+
+
+def test_predict_with_an_incomplete_run(trained, tmp_path):
+    _, run = trained
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    (broken / "model.pt").unlink()
+    assert_user_error(run_cli("predict", "--run", str(broken), "好"), "model.pt: missing from the run directory")
+    assert_user_error(run_cli("predict", "--run", str(tmp_path / "nothing"), "好"), "no such run directory")
+    (broken / "config.json").write_text(json.dumps({"kind": "char-lm"}), encoding="utf-8")
+    assert_user_error(run_cli("predict", "--run", str(broken), "好"), "is a 'char-lm' run, not a 'classifier' run")
+
+
+def test_dry_run_prints_the_resolved_config():
+    result = run_cli("--model", "gru", "--optimizer", "adamw", "--lr", "0.002", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert (config["model"], config["optimizer"], config["lr"], config["dataset"]) == ("gru", "adamw", 0.002, "reviews-zh")
+
+
+def test_help_explains_the_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0 and "train" in result.stdout and "predict" in result.stdout
+    train_help = run_cli("train", "--help").stdout
+    for option in ("--model", "--optimizer", "--stopwords", "--patience", "--seed", "--device", "--text-col"):
+        assert option in train_help

@@ -1,0 +1,128 @@
+import csv
+import json
+
+import pytest
+
+from data_processor import io as dio
+from data_processor.errors import ConfigError, DataError
+
+
+def write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_csv_with_header_and_bom(tmp_path):
+    f = write(tmp_path / "a.csv", "\ufefflabel,review\n1,很好吃\n0,\"太慢了, 不会再点\"\n", "utf-8")
+    table = dio.read_table(f)
+    assert [(e.text, e.label, e.line) for e in table.examples] == [("很好吃", "1", 2), ("太慢了, 不会再点", "0", 3)]
+
+
+def test_columns_by_name_and_index(tmp_path):
+    f = write(tmp_path / "a.csv", "id,body,y\n7,hello,pos\n8,bye,neg\n")
+    by_name = dio.read_table(f, text_col="body", label_col="y")
+    by_index = dio.read_table(f, text_col="1", label_col=2)
+    assert by_name.texts == by_index.texts == ["hello", "bye"]
+    assert by_name.labels == ["pos", "neg"]
+
+
+def test_missing_column_names_the_header(tmp_path):
+    f = write(tmp_path / "a.csv", "id,body\n7,hello\n")
+    with pytest.raises(DataError, match=r"a\.csv:1: no label column 'label' in the header \['id', 'body'\]; choose one with --label-col"):
+        dio.read_table(f, text_col="body")
+
+
+def test_multiline_csv_field_keeps_line_numbers(tmp_path):
+    f = write(tmp_path / "a.csv", 'text,label\n"line one\nline two",1\nthird,\n')
+    with pytest.raises(DataError, match=r"a\.csv:4: the row has no label"):
+        dio.read_table(f)
+
+
+def test_tsv_quotes_are_literal(tmp_path):
+    f = write(tmp_path / "a.tsv", '他说"你好\t体育\n"引号"开头\t财经\n')
+    table = dio.read_table(f)
+    assert table.texts == ['他说"你好', '"引号"开头']
+    assert table.labels == ["体育", "财经"]
+
+
+def test_tsv_with_header_and_label_first(tmp_path):
+    f = write(tmp_path / "a.txt", "label\ttext\n体育\t比赛\n")
+    assert dio.read_table(f).texts == ["比赛"]
+    g = write(tmp_path / "b.txt", "体育\t比赛\n")  # THUCNews: label first, no header
+    table = dio.read_table(g, text_col=1, label_col=0)
+    assert (table.texts, table.labels) == (["比赛"], ["体育"])
+
+
+def test_jsonl_rows_and_errors(tmp_path):
+    f = write(tmp_path / "a.jsonl", json.dumps({"text": "好", "label": 1}) + "\n\n" + json.dumps({"review": "差", "label": 0}) + "\n")
+    table = dio.read_table(f)
+    assert (table.texts, table.labels, [e.line for e in table.examples]) == (["好", "差"], ["1", "0"], [1, 3])
+    bad = write(tmp_path / "b.jsonl", '{"text": "好", "label": 1}\n{"text": oops}\n')
+    with pytest.raises(DataError, match=r"b\.jsonl:2: invalid JSON"):
+        dio.read_table(bad)
+
+
+def test_field_longer_than_default_csv_limit(tmp_path):
+    long_text = "长" * 1_000_000
+    assert len(long_text) > 131072
+    f = tmp_path / "long.csv"
+    with open(f, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["text", "label"], [long_text, "1"]])
+    assert dio.read_table(f).texts == [long_text]
+    t = write(tmp_path / "long.tsv", long_text + "\t1\n")
+    assert dio.read_table(t).texts == [long_text]
+
+
+def test_field_size_limit_survives_32bit_overflow(monkeypatch):
+    real = csv.field_size_limit
+    c_long_max = 2**31 - 1
+
+    def limited(value=None):
+        if value is not None and value > c_long_max:
+            raise OverflowError("Python int too large to convert to C long")
+        return real(value) if value is not None else real()
+
+    monkeypatch.setattr(csv, "field_size_limit", limited)
+    limit = dio.raise_csv_field_size_limit()
+    assert 131072 < limit <= c_long_max
+    assert real() == limit
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.csv: no such file"):
+        dio.read_table(tmp_path / "nope.csv")
+    empty = write(tmp_path / "empty.csv", "")
+    with pytest.raises(DataError, match=r"empty\.csv: the file is empty"):
+        dio.read_table(empty)
+    header_only = write(tmp_path / "header.csv", "text,label\n")
+    with pytest.raises(DataError, match=r"header\.csv: no usable rows"):
+        dio.read_table(header_only)
+
+
+def test_bad_rows_name_their_line_or_are_skipped(tmp_path):
+    f = write(tmp_path / "a.csv", "text,label\n好,1\n,0\n差,\n一般,0\n")
+    with pytest.raises(DataError, match=r"a\.csv:3: the row has no text; fix the row or pass --skip-bad-rows"):
+        dio.read_table(f)
+    table = dio.read_table(f, skip_bad_rows=True)
+    assert table.texts == ["好", "一般"] and table.skipped == 2
+
+
+def test_unlabelled_read_for_prediction(tmp_path):
+    f = write(tmp_path / "a.csv", "text\n好\n差\n")
+    assert dio.read_table(f, require_label=False).labels == [None, None]
+
+
+def test_gbk_file_gets_a_clear_error_or_reads_with_encoding(tmp_path):
+    f = write(tmp_path / "gbk.csv", "text,label\n好吃,1\n难吃极了,0\n", "gbk")
+    with pytest.raises(DataError, match=r"gbk\.csv:2: bytes that are not valid utf-8 .*pass --encoding gb18030"):
+        dio.read_table(f)
+    assert dio.read_table(f, encoding="gb18030").texts == ["好吃", "难吃极了"]
+
+
+def test_unknown_encoding_and_format(tmp_path):
+    f = write(tmp_path / "a.csv", "text,label\nx,1\n")
+    with pytest.raises(ConfigError, match="unknown encoding 'klingon'"):
+        dio.read_table(f, encoding="klingon")
+    g = write(tmp_path / "a.dat", "x")
+    with pytest.raises(ConfigError, match=r"cannot tell the format .* pass --format"):
+        dio.read_table(g)

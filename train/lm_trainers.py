@@ -1,0 +1,123 @@
+"""One training step and one scoring step of a character model, for the torch and the numpy backends.
+
+Both trainers take chunks of ids ``[rows, T]`` as numpy arrays and a state
+(None: zeros), and return the loss summed over the chunk in nats with the
+state after its last step, cut from any graph so the next chunk can carry
+it (truncated backpropagation through time).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from data_processor.atomic import atomic_path
+from data_processor.errors import DataError
+from models.char_lm import CharLM, State, detach_state
+from models.numpy_rnn import PARAM_NAMES, SGD, Adagrad, NumpyCharRNN, clip_gradients
+from train.checkpoint import RunDir
+
+NUMPY_CHECKPOINT = "model.npz"
+
+
+class LMTrainer(Protocol):
+    """What `train.lm_fit` needs from a backend."""
+
+    def train_step(self, inputs: np.ndarray, targets: np.ndarray, state: Any) -> tuple[float, Any]:
+        """Update the model on one chunk; (summed loss in nats, state after the chunk, detached)."""
+        ...
+
+    def eval_loss(self, inputs: np.ndarray, targets: np.ndarray, state: Any) -> tuple[float, Any]:
+        """Score one chunk without learning; (summed loss in nats, state after the chunk)."""
+        ...
+
+    def learning_rate(self) -> float:
+        """The current learning rate, for the metrics."""
+        ...
+
+
+class TorchLMTrainer:
+    """Cross-entropy, backward, gradient-norm clipping and an optimizer step for a `CharLM`."""
+
+    def __init__(self, model: CharLM, optimizer: torch.optim.Optimizer, clip: float, device: torch.device) -> None:
+        self.model, self.optimizer, self.clip, self.device = model, optimizer, clip, device
+
+    def _logits(self, inputs: np.ndarray, targets: np.ndarray, state: State) -> tuple[torch.Tensor, torch.Tensor, State]:
+        x = torch.from_numpy(np.ascontiguousarray(inputs)).to(self.device)
+        y = torch.from_numpy(np.ascontiguousarray(targets)).to(self.device)
+        logits, state = self.model(x, state)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"), y, state
+
+    def train_step(self, inputs: np.ndarray, targets: np.ndarray, state: State) -> tuple[float, State]:
+        self.model.train()
+        loss, y, state = self._logits(inputs, targets, state)
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss / y.numel()).backward()
+        if self.clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        return loss.item(), detach_state(state)
+
+    @torch.inference_mode()
+    def eval_loss(self, inputs: np.ndarray, targets: np.ndarray, state: State) -> tuple[float, State]:
+        self.model.eval()
+        loss, _, state = self._logits(inputs, targets, state)
+        return loss.item(), state
+
+    def learning_rate(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def save(self, run: RunDir) -> None:
+        """Write the model's weights to the run's ``model.pt`` (a state_dict, atomically)."""
+        run.save_state_dict({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+
+
+class NumpyLMTrainer:
+    """BPTT, element-wise gradient clipping and an Adagrad or SGD update for a `NumpyCharRNN`."""
+
+    def __init__(self, model: NumpyCharRNN, optimizer: str, lr: float, clip: float) -> None:
+        self.model, self.clip = model, clip
+        self.updater = Adagrad(model.params, lr) if optimizer == "adagrad" else SGD(lr)
+
+    def _h0(self, inputs: np.ndarray, state: np.ndarray | None) -> np.ndarray:
+        return self.model.init_state(inputs.shape[0]) if state is None else state
+
+    def train_step(self, inputs: np.ndarray, targets: np.ndarray, state: np.ndarray | None) -> tuple[float, np.ndarray]:
+        loss, grads, h = self.model.loss_and_grads(inputs, targets, self._h0(inputs, state))
+        if self.clip:
+            clip_gradients(grads, self.clip)
+        self.updater.step(self.model.params, grads)
+        return loss, h
+
+    def eval_loss(self, inputs: np.ndarray, targets: np.ndarray, state: np.ndarray | None) -> tuple[float, np.ndarray]:
+        return self.model.loss(inputs, targets, self._h0(inputs, state))
+
+    def learning_rate(self) -> float:
+        return self.updater.lr
+
+    def save(self, run: RunDir) -> None:
+        """Write the model's arrays to the run's ``model.npz`` (atomically)."""
+        save_arrays(run.file(NUMPY_CHECKPOINT), self.model.params)
+
+
+def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write numpy arrays as an ``.npz`` file, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def load_numpy_model(path: str | Path) -> NumpyCharRNN:
+    """A `NumpyCharRNN` from an ``.npz`` written by `save_arrays` (arrays only: no pickled objects are read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: missing from the run directory; the run is incomplete, train it again")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return NumpyCharRNN.from_arrays({name: data[name] for name in data.files if name in PARAM_NAMES})
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a numpy char-RNN checkpoint ({exc})") from None
