@@ -18,6 +18,7 @@ import sys
 from typing import Callable, Sequence
 
 from data_processor.errors import UserError
+from data_processor.messages import log_stderr
 
 # Heavy modules are imported inside the functions that need them, so importing run.py stays cheap.
 
@@ -33,6 +34,25 @@ def _classifier_defaults():
     from train.text_classification import ClassifierConfig
 
     return ClassifierConfig()
+
+
+def _add_run_options(p: argparse.ArgumentParser, d, default_name: str) -> None:
+    """The options every training command shares: seed, device, threads, where the run goes, output."""
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, default=d.seed, help="seeds Python, numpy and torch; the same seed repeats the run")
+    g.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"], help="auto uses a GPU when one is present")
+    g.add_argument("--threads", type=int, default=d.threads,
+                   help="torch threads (default: one per core; on a machine busy with other work, 1 is often much faster)")
+    g.add_argument("--runs-dir", default=d.runs_dir, help="where run directories are made")
+    g.add_argument("--run-name", help=f"run directory name (default: {default_name})")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    g.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
+
+
+def _config_from_args(config_class, args: argparse.Namespace):
+    """Build a config dataclass from the parsed arguments that name its fields."""
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    return config_class(**{k: v for k, v in vars(args).items() if k in fields})
 
 
 def add_train(sub) -> None:
@@ -102,22 +122,18 @@ def add_train(sub) -> None:
     g.add_argument("--epochs", type=int, default=d.epochs, help="most epochs to train")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size (evaluation uses 4x)")
     g.add_argument("--patience", type=int, default=d.patience, help="stop after this many epochs without a better dev accuracy (0: never)")
-    g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, default=d.seed, help="seeds Python, numpy and torch; the same seed repeats the run")
-    g.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"], help="auto uses a GPU when one is present")
-    g.add_argument("--threads", type=int, default=d.threads, help="torch threads (default: one per core)")
-    g.add_argument("--runs-dir", default=d.runs_dir, help="where run directories are made")
-    g.add_argument("--run-name", help="run directory name (default: MODEL-DATE-TIME)")
-    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    g.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
+    _add_run_options(p, d, default_name="MODEL-DATE-TIME")
     p.set_defaults(handler=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from train.text_classification import ClassifierConfig, resolve_embedding, train_classifier
+    from train.text_classification import (
+        ClassifierConfig,
+        resolve_embedding,
+        train_classifier,
+    )
 
-    fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
-    config = ClassifierConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    config = _config_from_args(ClassifierConfig, args)
     if args.dry_run:
         config.validate()
         config, _ = resolve_embedding(config)
@@ -205,6 +221,15 @@ def _char_lm_defaults():
     return CharLMConfig()
 
 
+class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except empty ones (None, ''), whose help says what happens instead."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default == "":
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def add_generate(sub) -> None:
     p = sub.add_parser(
         "generate",
@@ -232,14 +257,17 @@ def _add_generate_train(actions) -> None:
     p = actions.add_parser(
         "train", help="train a character-level model on a corpus",
         description="Train a character-level language model by truncated backpropagation through time and keep the "
-        "checkpoint with the lowest validation loss (nats per character). Results go to stdout, progress to stderr.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "checkpoint with the lowest validation loss in nats per character (or the last one: --keep last). "
+        "Results go to stdout, progress to stderr.",
+        formatter_class=_HelpWithDefaults,
     )
     g = p.add_argument_group("data")
     g.add_argument("--corpus", default=d.corpus, help=f"a named corpus ({', '.join(CORPORA)}; downloaded once) or the path of a UTF-8 text file")
     g.add_argument("--lines", action=argparse.BooleanOptionalAction, default=d.lines,
                    help="one item per line (names, lyric lines), each ending in <eos>; default: the registry's choice for "
                    "named corpora (dinos, jaychou: lines), running text for files")
+    g.add_argument("--shuffle-lines", action="store_true", help="shuffle the lines of a line corpus (with --seed) before holding out "
+                   "its tail, for sorted lists of independent items such as the alphabetical dinosaur names")
     g.add_argument("--val-ratio", type=float, default=d.val_ratio, help="share of the corpus (its tail) held out for validation")
     g.add_argument("--cache-dir", default=d.cache_dir, help="download cache for named corpora (default: data/cache)")
     g = p.add_argument_group("model")
@@ -263,29 +291,25 @@ def _add_generate_train(actions) -> None:
     g.add_argument("--chunking", default=d.chunking, choices=CHUNKINGS,
                    help="consecutive: chunks continue each other and the hidden state is carried (detached); random: random chunks, state from zeros")
     g.add_argument("--time-budget", type=float, default=d.time_budget, help="stop after this many minutes (the current epoch is cut, scored and kept); 0: no limit")
-    g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, default=d.seed, help="seeds Python, numpy and torch; the same seed repeats the run")
-    g.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"], help="auto uses a GPU when one is present (torch cells)")
-    g.add_argument("--threads", type=int, default=d.threads, help="torch threads (default: one per core)")
-    g.add_argument("--runs-dir", default=d.runs_dir, help="where run directories are made")
-    g.add_argument("--run-name", help="run directory name (default: CELL-CORPUS-DATE-TIME)")
-    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    g.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
+    g.add_argument("--keep", default=d.keep, choices=["best", "last"], help="the weights saved: those with the best validation loss, "
+                   "or the last epoch's (for lyrics, say, whose held-out songs say little about the training songs)")
+    _add_run_options(p, d, default_name="CELL-CORPUS-DATE-TIME")
     p.set_defaults(handler=cmd_generate_train)
 
 
 def cmd_generate_train(args: argparse.Namespace) -> int:
     from train.language_model import CharLMConfig, train_char_lm
 
-    fields = {f.name for f in dataclasses.fields(CharLMConfig)}
-    config = CharLMConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    config = _config_from_args(CharLMConfig, args)
     if args.dry_run:
         print(json.dumps(config.resolved().to_dict(), ensure_ascii=False, indent=2))
         return 0
     s = train_char_lm(config)
     print(f"best validation loss: {s['best_val_loss']:.4f} nats/char (perplexity {s['best_val_perplexity']:.2f}), "
           f"epoch {s['best_epoch']} of {s['epochs_run']}{' (stopped by --time-budget)' if s['stopped_by_time_budget'] else ''}")
-    print(f"last training loss: {s['final_train_loss']:.4f} nats/char (perplexity {s['final_train_perplexity']:.2f})")
+    print(f"last epoch: training loss {s['final_train_loss']:.4f} nats/char (perplexity {s['final_train_perplexity']:.2f}), "
+          f"validation loss {s['final_val_loss']:.4f} (perplexity {s['final_val_perplexity']:.2f})")
+    print(f"kept: the {s['kept']} weights")
     print(f"run saved to: {s['run']}")
     return 0
 
@@ -296,16 +320,16 @@ def _add_generate_sample(actions) -> None:
         description="Sample text from a 'generate train' run. The prime is read first to warm up the hidden state; "
         "for line corpora (names, lyrics) each sample ends at the end-of-line symbol. A prime holding characters "
         "the model never saw is refused, naming them.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpWithDefaults,
     )
     p.add_argument("--run", required=True, help="run directory written by 'generate train'")
-    p.add_argument("--prime", default="", help="text the samples start with")
+    p.add_argument("--prime", default="", help="text the samples start with (default: none; they start at the beginning of a line)")
     p.add_argument("--temperature", type=float, default=1.0, help="> 0; below 1 is more conservative, above 1 more surprising")
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most probable characters only; 0: all")
     p.add_argument("--length", type=int, default=500, help="characters to generate (for line corpora: the most per sample)")
     p.add_argument("--count", type=int, default=1, help="how many samples")
     p.add_argument("--seed", type=int, default=42, help="the same seed gives the same samples")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where torch models run")
     p.set_defaults(handler=cmd_generate_sample)
 
 
@@ -325,7 +349,7 @@ def _add_generate_eval(actions) -> None:
         "exact-match line accuracy (after stripping whitespace) and character accuracy. Without --test/--gold, the "
         "first --count held-out lines of the run's corpus are cut in half (prefix = first half). Prefix characters "
         "outside the vocabulary are read as <unk>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpWithDefaults,
     )
     p.add_argument("--run", required=True, help="run directory written by 'generate train'")
     p.add_argument("--test", help="prefixes, one per line (UTF-8)")
@@ -333,7 +357,7 @@ def _add_generate_eval(actions) -> None:
     p.add_argument("--output", help="predictions file, one per line (default: RUN/eval_predictions.txt)")
     p.add_argument("--count", type=int, default=100, help="held-out lines to use when no --test/--gold are given")
     p.add_argument("--max-chars", type=int, default=100, help="longest continuation predicted")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where torch models run")
     p.set_defaults(handler=cmd_generate_eval)
 
 
@@ -352,7 +376,14 @@ def cmd_generate_eval(args: argparse.Namespace) -> int:
 
 def add_vectors(sub) -> None:
     from data_processor.tokenizers import TOKENIZERS
-    from data_processor.word_vectors import DEFAULT_DIM, DEFAULT_EPOCHS, DEFAULT_MIN_COUNT, DEFAULT_WINDOW, METHODS, known_corpora
+    from data_processor.word_vectors import (
+        DEFAULT_DIM,
+        DEFAULT_EPOCHS,
+        DEFAULT_MIN_COUNT,
+        DEFAULT_WINDOW,
+        METHODS,
+        known_corpora,
+    )
 
     p = sub.add_parser("vectors", help="train word vectors on a corpus and save them for --embedding FILE",
                        description="Train word2vec or FastText vectors with gensim on unlabelled text and write them in "
@@ -397,7 +428,12 @@ def add_check_gradients(sub) -> None:
 
 
 def cmd_check_gradients(args: argparse.Namespace) -> int:
-    from train.gradient_check import CELL_NAMES, TOLERANCE, compare_with_torch, format_table
+    from train.gradient_check import (
+        CELL_NAMES,
+        TOLERANCE,
+        compare_with_torch,
+        format_table,
+    )
 
     cells = CELL_NAMES if args.cell == "all" else (args.cell,)
     rows = [row for cell in cells for row in compare_with_torch(cell, seed=args.seed)]
@@ -433,10 +469,6 @@ def add_demo(sub) -> None:
     p.set_defaults(handler=cmd_demo)
 
 
-def _stderr_line(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.demo == "srn":
         from train.srn_demo import srn_demo
@@ -445,13 +477,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     elif args.demo == "binary-addition":
         from train.binary_addition import train_binary_addition
 
-        result = train_binary_addition(iterations=args.iterations, seed=args.seed, log=_stderr_line)
+        result = train_binary_addition(iterations=args.iterations, seed=args.seed, log=log_stderr)
         print(f"accuracy over all {result.pairs} operand pairs: {result.accuracy:.2%} "
               f"({result.iterations} iterations, {result.seconds:.1f}s)")
     else:
         from train.seq2seq_demo import train_seq2seq
 
-        result = train_seq2seq(cell=args.cell, epochs=args.epochs, seed=args.seed, log=_stderr_line)
+        result = train_seq2seq(cell=args.cell, epochs=args.epochs, seed=args.seed, log=log_stderr)
         for source, expected, produced in result.translations:
             print(f"{source} -> {produced}" + ("" if produced == expected else f"   (expected {expected})"))
         print(f"accuracy: {result.accuracy:.2%} of {len(result.translations)} pairs "

@@ -14,6 +14,7 @@ every character of the held-out slice has an id.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -63,16 +64,28 @@ def encode_text(text: str, vocab: Vocab) -> np.ndarray:
     return np.asarray(vocab.encode(text), dtype=np.int64)
 
 
-def load_char_corpus(name_or_path: str, line_oriented: bool | None = None, val_ratio: float = 0.1, cache_dir: str | Path | None = None) -> CharCorpus:
+def load_char_corpus(
+    name_or_path: str,
+    line_oriented: bool | None = None,
+    val_ratio: float = 0.1,
+    cache_dir: str | Path | None = None,
+    shuffle_seed: int | None = None,
+) -> CharCorpus:
     """Read a named corpus or a text file and split it into training and held-out streams.
 
-    ``line_oriented`` None means: as the corpus registry says (plain files are running text).
+    ``line_oriented`` None means: as the corpus registry says (plain files are
+    running text). ``shuffle_seed`` shuffles the items of a line corpus before
+    the split, for lists of independent items that come sorted (dinosaur names
+    are alphabetical: without shuffling, the held-out tail is the T-Z names
+    and every epoch ends on the same letter).
     """
     path = corpus_path(name_or_path, cache_dir)
     lines_mode = is_line_oriented(name_or_path) if line_oriented is None else line_oriented
     text = read_text(path)
     if lines_mode:
         items = items_of(text)
+        if shuffle_seed is not None:
+            random.Random(shuffle_seed).shuffle(items)
         n_val = max(1, round(len(items) * val_ratio))
         if len(items) - n_val < 1:
             raise DataError(f"{path}: {len(items)} non-blank lines are too few to hold out {val_ratio:g} of them for validation; use a bigger corpus")

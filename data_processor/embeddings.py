@@ -15,23 +15,24 @@ the vocabulary count as not covered: the model sees them as ``<unk>``).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from data_processor import embedding_cache
-from data_processor.vector_files import FoundRows, VectorFile, read_rows, rows_from_keyed_vectors
+from data_processor.messages import Log, log_stderr
+from data_processor.vector_files import (
+    FoundRows,
+    VectorFile,
+    read_rows,
+    rows_from_keyed_vectors,
+)
 from data_processor.vocab import PAD, Vocab
 
 MISSING, EXACT, LOWER, SUBWORD = 0, 1, 2, 3
 SCALE_ROWS = 5000  # found rows (the first ones) whose standard deviation sets the scale of the random rows
-Log = Callable[[str], None]
 
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -125,13 +126,13 @@ def _finish(vocab: Vocab, matrix: np.ndarray, status: np.ndarray, seed: int, sou
     return Embedding(fill_missing(matrix, status, vocab, seed), source, cov, details)
 
 
-def embedding_from_keyed_vectors(kv, vocab: Vocab, seed: int, source: str, log: Log = _stderr) -> Embedding:
+def embedding_from_keyed_vectors(kv, vocab: Vocab, seed: int, source: str, log: Log = log_stderr) -> Embedding:
     """The lookup matrix for ``vocab`` from a gensim KeyedVectors (e.g. vectors just trained)."""
     matrix, status = lookup(vocab, rows_from_keyed_vectors(kv, wanted_words(vocab)))
     return _finish(vocab, matrix, status, seed, source, {}, log)
 
 
-def embedding_from_file(vectors: VectorFile, vocab: Vocab, seed: int, cache_dir: str | None = None, log: Log = _stderr) -> Embedding:
+def embedding_from_file(vectors: VectorFile, vocab: Vocab, seed: int, cache_dir: str | None = None, log: Log = log_stderr) -> Embedding:
     """The lookup matrix for ``vocab`` from a vectors file (see `open_vectors`), through the cache.
 
     A cache that is missing, stale or unreadable is rebuilt by scanning the

@@ -9,25 +9,26 @@ n-grams) hashed into 200,000 buckets, and can give a vector to any word.
 from __future__ import annotations
 
 import logging
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from data_processor.atomic import atomic_path
-from data_processor.corpora import CORPORA, corpus_path, peoples_daily_sentences, read_text
+from data_processor.corpora import (
+    CORPORA,
+    corpus_path,
+    peoples_daily_sentences,
+    read_text,
+)
 from data_processor.errors import ConfigError, DataError
+from data_processor.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords, remove_stopwords
 from data_processor.tokenizers import get_tokenizer
 
 METHODS = ("word2vec", "fasttext")
 DEFAULT_DIM, DEFAULT_WINDOW, DEFAULT_EPOCHS, DEFAULT_MIN_COUNT = 128, 5, 5, 1
 FASTTEXT_BUCKETS, FASTTEXT_NGRAMS = 200_000, (2, 5)
-Log = Callable[[str], None]
 
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -92,7 +93,7 @@ def save_word2vec_text(kv, path: str | Path) -> None:
 
 def pretrain_vectors(corpora: Sequence[str], out: str | Path, method: str = "word2vec", tokenizer: str = "jieba",
                      user_dict: str | None = None, stopwords: str = "none", dim: int = DEFAULT_DIM, window: int = DEFAULT_WINDOW,
-                     epochs: int = DEFAULT_EPOCHS, min_count: int = DEFAULT_MIN_COUNT, seed: int = 42, log: Log = _stderr):
+                     epochs: int = DEFAULT_EPOCHS, min_count: int = DEFAULT_MIN_COUNT, seed: int = 42, log: Log = log_stderr):
     """Tokenize ``corpora`` as a classifier would, train vectors on them and save them to ``out``; returns the KeyedVectors."""
     tokenize = get_tokenizer(tokenizer, user_dict=user_dict)
     drop = load_stopwords(stopwords)

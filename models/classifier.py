@@ -8,6 +8,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 POOLINGS = ("last", "max", "mean")
+EMBED_INIT = 0.1  # random embeddings start uniform in [-EMBED_INIT, EMBED_INIT]
 
 
 class RNNClassifier(nn.Module):
@@ -46,6 +47,11 @@ class RNNClassifier(nn.Module):
             self.embedding = nn.Embedding.from_pretrained(embedding_weights.float(), freeze=freeze_embedding, padding_idx=padding_idx)
         else:
             self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
+            # Small initial vectors (instead of N(0, 1)): Adam's steps are about lr in size, so word vectors
+            # that start small can move far, relative to their scale, in the few updates a rare word gets.
+            with torch.no_grad():
+                nn.init.uniform_(self.embedding.weight, -EMBED_INIT, EMBED_INIT)
+                self.embedding.weight[padding_idx].zero_()
             self.embedding.weight.requires_grad_(not freeze_embedding)
         rnn_kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
         self.rnn = CELLS[cell](

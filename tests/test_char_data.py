@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from data_processor.char_corpus import continuation_pairs, load_char_corpus, read_lines
-from data_processor.char_stream import consecutive_chunks, consecutive_steps, random_chunks, random_steps
+from data_processor.char_stream import (
+    consecutive_chunks,
+    consecutive_steps,
+    random_chunks,
+    random_steps,
+)
 from data_processor.corpora import corpus_path
 from data_processor.errors import DataError
 from data_processor.vocab import EOS, UNK
@@ -112,3 +117,14 @@ def test_read_lines_keeps_blank_lines(tmp_path):
     assert read_lines(path) == ["a", "", "b"]
     with pytest.raises(DataError, match="no such file"):
         read_lines(tmp_path / "nope.txt")
+
+
+def test_shuffled_line_corpus_is_reproducible(tmp_path):
+    names = [f"Name{i:03d}" for i in range(100)]
+    path = tmp_path / "sorted.txt"
+    path.write_text("\n".join(names) + "\n", encoding="utf-8")
+    first, again, other = (load_char_corpus(str(path), True, 0.1, shuffle_seed=seed) for seed in (1, 1, 2))
+    assert first.val_lines == again.val_lines != other.val_lines
+    assert first.val_lines != names[-10:] and set(first.val_lines) <= set(names)
+    assert np.array_equal(first.train_ids, again.train_ids)
+    assert load_char_corpus(str(path), True, 0.1).val_lines == names[-10:]

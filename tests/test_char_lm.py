@@ -13,9 +13,15 @@ from data_processor.char_corpus import load_char_corpus
 from data_processor.errors import ConfigError
 from data_processor.vocab import EOS, Vocab
 from models.char_lm import CELLS, CharLM
-from tests.char_lm_helpers import train_tiny, unigram_entropy, write_names, write_sentences
+from tests.char_lm_helpers import (
+    train_tiny,
+    unigram_entropy,
+    write_names,
+    write_sentences,
+)
 from train.language_model import CharLMConfig
-from train.lm_trainers import load_numpy_model
+from train.lm_fit import evaluate
+from train.lm_trainers import NumpyLMTrainer, load_numpy_model
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -104,3 +110,20 @@ def test_real_dinosaur_names_learned_by_numpy_rnn(tmp_path, shared_file):
     entropy = unigram_entropy([c for n in names for c in n] + [EOS] * len(names))
     assert summary["best_val_loss"] < entropy
     assert np.isfinite(summary["final_train_loss"])
+
+
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_decides_which_weights_are_saved(tmp_path, keep):
+    write_names(tmp_path / "names.txt", n=200)
+    summary = train_tiny(tmp_path / "names.txt", tmp_path / "runs", keep, cell="numpy-rnn", lines=True, hidden_size=24, batch_size=2,
+                         seq_len=10, epochs=4, lr=0.5, keep=keep)
+    run = tmp_path / "runs" / keep
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    corpus = load_char_corpus(str(tmp_path / "names.txt"), line_oriented=True)
+    trainer = NumpyLMTrainer(load_numpy_model(run / "model.npz"), "sgd", 0.01, 5.0)
+    saved = evaluate(trainer, corpus.val_ids, 2, 10)
+    best = min(r["val_loss"] for r in records)
+    assert records[-1]["val_loss"] > best + 0.01  # this run's last epoch is not its best, so the two choices differ
+    expected = records[-1]["val_loss"] if keep == "last" else best
+    assert saved == pytest.approx(expected, abs=1e-5)
+    assert summary["kept"] == keep and summary["final_val_loss"] == records[-1]["val_loss"]

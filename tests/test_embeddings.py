@@ -12,7 +12,15 @@ from gensim.models import FastText, KeyedVectors, Word2Vec
 
 from data_processor import embedding_cache
 from data_processor import embeddings as emb_module
-from data_processor.embeddings import EXACT, LOWER, MISSING, SUBWORD, embedding_from_file, embedding_from_keyed_vectors, lookup
+from data_processor.embeddings import (
+    EXACT,
+    LOWER,
+    MISSING,
+    SUBWORD,
+    embedding_from_file,
+    embedding_from_keyed_vectors,
+    lookup,
+)
 from data_processor.errors import DataError
 from data_processor.vector_files import open_vectors, read_rows
 from data_processor.vocab import Vocab
@@ -226,7 +234,7 @@ def test_odd_whitespace_bytes_and_bad_rows(tmp_path):
     assert np.array_equal(emb.matrix[vocab["好"]], np.array([0.5, 0.25, -1], dtype=np.float32))
     assert np.array_equal(emb.matrix[vocab["缺失"]], np.array([7, 8, 9], dtype=np.float32))
     assert emb.details["skipped_rows"] == 3 and emb.coverage["found"] == 2
-    assert f"skipped 3 wanted rows" in log.text() and f"{path}:3" in log.text()
+    assert "skipped 3 wanted rows" in log.text() and f"{path}:3" in log.text()
 
 
 def test_words_with_spaces_and_repeated_words(tmp_path):

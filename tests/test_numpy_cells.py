@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from models.numpy_cells import CELLS, GRU, LSTM, RNN, RecurrentLayer, from_torch, to_torch
+from models.numpy_cells import (
+    CELLS,
+    GRU,
+    LSTM,
+    RNN,
+    RecurrentLayer,
+    from_torch,
+    to_torch,
+)
 from train.gradient_check import compare_with_torch, numerical_gradient
 
 TOL = 1e-8

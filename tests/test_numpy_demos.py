@@ -10,7 +10,12 @@ import pytest
 
 import run
 from tests.conftest import run_cli
-from train.binary_addition import exhaustive_accuracy, from_bits, to_bits, train_binary_addition
+from train.binary_addition import (
+    exhaustive_accuracy,
+    from_bits,
+    to_bits,
+    train_binary_addition,
+)
 from train.seq2seq_demo import PAIRS, Letters, train_seq2seq
 from train.srn_demo import srn_demo
 

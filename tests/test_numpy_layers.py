@@ -7,7 +7,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.numpy_layers import CrossEntropyLoss, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from models.numpy_layers import (
+    CrossEntropyLoss,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from train.gradient_check import numerical_gradient
 
 TOL = 1e-8

@@ -1,7 +1,12 @@
 import pytest
 
 from data_processor.errors import ConfigError
-from data_processor.stopwords import STOPWORDS_DIR, available_lists, load_stopwords, remove_stopwords
+from data_processor.stopwords import (
+    STOPWORDS_DIR,
+    available_lists,
+    load_stopwords,
+    remove_stopwords,
+)
 
 
 def test_builtin_lists_are_present_and_utf8():

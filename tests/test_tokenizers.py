@@ -3,7 +3,13 @@ import os
 import pytest
 
 from data_processor.errors import ConfigError, DataError
-from data_processor.tokenizers import JiebaTokenizer, char_tokenize, english_tokenize, get_tokenizer, whitespace_tokenize
+from data_processor.tokenizers import (
+    JiebaTokenizer,
+    char_tokenize,
+    english_tokenize,
+    get_tokenizer,
+    whitespace_tokenize,
+)
 
 
 def test_english_follows_basic_english_rules():

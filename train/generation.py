@@ -148,7 +148,7 @@ class CharGenerator:
             raise DataError(f"{path}: the corpus this run was trained on is gone; pass --test and --gold files instead")
         if self.corpus_sha256 and sha256_of(path) != self.corpus_sha256:
             raise DataError(f"{path}: the corpus has changed since training, so its held-out slice is unknown; pass --test and --gold files instead")
-        return load_char_corpus(str(path), self.config.lines, self.config.val_ratio).val_lines
+        return load_char_corpus(str(path), self.config.lines, self.config.val_ratio, shuffle_seed=self.config.shuffle_seed).val_lines
 
 
 def continuation_scores(predictions: Sequence[str], golds: Sequence[str]) -> dict:

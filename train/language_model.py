@@ -1,19 +1,18 @@
 """The character-generation pipeline: corpus -> character ids -> model -> run directory.
 
 `train_char_lm` is what ``python run.py generate train`` calls. The run
-directory holds ``config.json`` (kind ``char-lm``), ``vocab.json``, the best
-weights (``model.pt``, a state_dict, for torch cells; ``model.npz`` for the
-numpy char-RNN), ``metrics.jsonl`` (loss in nats per character and perplexity
-per epoch), ``curves.png`` and ``summary.json``.
+directory holds ``config.json`` (kind ``char-lm``), ``vocab.json``, the
+weights with the best validation loss, or the last epoch's with
+``keep="last"`` (``model.pt``, a state_dict, for torch cells; ``model.npz``
+for the numpy char-RNN), ``metrics.jsonl`` (loss in nats per character and
+perplexity per epoch), ``curves.png`` and ``summary.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from data_processor.char_corpus import CharCorpus, load_char_corpus
 from data_processor.char_stream import CHUNKINGS
 from data_processor.corpora import is_line_oriented, sha256_of
 from data_processor.errors import ConfigError, DataError
+from data_processor.messages import Log, log_stderr
 from models.char_lm import CELLS, CharLM
 from models.numpy_rnn import NumpyCharRNN
 from train.checkpoint import RunDir
@@ -33,17 +33,14 @@ from train.runtime import resolve_device, set_seed, set_threads
 RUN_KIND = "char-lm"
 NUMPY_CELL = "numpy-rnn"
 ALL_CELLS = (*CELLS, NUMPY_CELL)
+KEEP = ("best", "last")
 NUMPY_OPTIMIZERS = {"adagrad": 0.1, "sgd": 0.01}  # the numpy char-RNN's optimizers and their default learning rates
 # Defaults that differ between the torch models and the classic numpy char-RNN (min-char-rnn's settings).
 BACKEND_DEFAULTS = {
     "torch": {"hidden_size": 256, "batch_size": 32, "seq_len": 100, "optimizer": "adam"},
     "numpy": {"hidden_size": 100, "batch_size": 1, "seq_len": 25, "optimizer": "adagrad"},
 }
-Log = Callable[[str], None]
 
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -53,6 +50,7 @@ class CharLMConfig:
     # data
     corpus: str = "tinyshakespeare"
     lines: bool | None = None  # one item per line with <eos>; None: as the corpus registry says
+    shuffle_lines: bool = False  # shuffle a line corpus's items (with the seed) before the split
     val_ratio: float = 0.1
     cache_dir: str | None = None
     # model
@@ -71,6 +69,7 @@ class CharLMConfig:
     seq_len: int | None = None
     chunking: str = "consecutive"
     time_budget: float = 0.0  # minutes; 0: no limit
+    keep: str = "best"  # which weights model.pt holds: the best validation loss, or the last epoch's
     # run
     seed: int = 42
     device: str = "auto"
@@ -82,6 +81,11 @@ class CharLMConfig:
     @property
     def backend(self) -> str:
         return "numpy" if self.cell == NUMPY_CELL else "torch"
+
+    @property
+    def shuffle_seed(self) -> int | None:
+        """The seed that shuffles a line corpus's items, or None to keep the file's order."""
+        return self.seed if self.shuffle_lines else None
 
     def resolved(self) -> "CharLMConfig":
         """A copy with every None default filled in for this cell's backend, validated."""
@@ -114,8 +118,12 @@ class CharLMConfig:
             raise ConfigError(f"--time-budget must be >= 0 minutes (0: no limit), got {self.time_budget}")
         if self.clip < 0:
             raise ConfigError(f"--clip must be >= 0 (0: no clipping), got {self.clip}")
+        if self.keep not in KEEP:
+            raise ConfigError(f"unknown --keep {self.keep!r}; choose one of {', '.join(KEEP)}")
         if self.chunking not in CHUNKINGS:
             raise ConfigError(f"unknown chunking {self.chunking!r}; choose one of {', '.join(CHUNKINGS)}")
+        if self.shuffle_lines and not self.lines:
+            raise ConfigError("--shuffle-lines needs a line corpus (--lines)")
         if self.backend == "numpy":
             if self.optimizer not in NUMPY_OPTIMIZERS:
                 raise ConfigError(f"the numpy char-RNN trains with {' or '.join(NUMPY_OPTIMIZERS)}, not {self.optimizer!r}")
@@ -143,12 +151,12 @@ def check_corpus_size(corpus: CharCorpus, config: CharLMConfig) -> None:
                         f"--seq-len {config.seq_len} + 1; lower --seq-len or use a bigger corpus")
 
 
-def train_char_lm(config: CharLMConfig, log: Log = _stderr) -> dict:
+def train_char_lm(config: CharLMConfig, log: Log = log_stderr) -> dict:
     """Train a character model as ``config`` says, write its run directory, and return the summary."""
     config = config.resolved()
     set_seed(config.seed)
     set_threads(config.threads)
-    corpus = load_char_corpus(config.corpus, config.lines, config.val_ratio, config.cache_dir)
+    corpus = load_char_corpus(config.corpus, config.lines, config.val_ratio, config.cache_dir, config.shuffle_seed)
     check_corpus_size(corpus, config)
     vocab = corpus.vocab
     log(f"corpus: {corpus.path}: {len(corpus.train_ids)} training and {len(corpus.val_ids)} held-out symbols, "
@@ -174,19 +182,22 @@ def train_char_lm(config: CharLMConfig, log: Log = _stderr) -> dict:
 
     def on_epoch(record: dict, improved: bool) -> None:
         append_jsonl(run.file("metrics.jsonl"), record)
-        if improved:
+        if improved or config.keep == "last":
             trainer.save(run)
 
     result = fit_language_model(trainer, corpus.train_ids, corpus.val_ids, epochs=config.epochs, batch_size=config.batch_size,
                                 seq_len=config.seq_len, chunking=config.chunking, seed=config.seed,
                                 time_budget_s=config.time_budget * 60 or None, on_epoch=on_epoch, progress=config.progress, log=log)
-    from train.plots import plot_curves  # matplotlib is slow to import; sampling and evaluation never plot
+    from train.plots import (
+        plot_curves,  # matplotlib is slow to import; sampling and evaluation never plot
+    )
 
     plot_curves(result.history, run.file("curves.png"), left="train_perplexity", right="val_loss")
     last = result.history[-1]
     summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_val_loss": round(result.best_val_loss, 6),
                "best_val_perplexity": round(math.exp(result.best_val_loss), 4), "final_train_loss": last["train_loss"],
-               "final_train_perplexity": last["train_perplexity"], "epochs_run": len(result.history),
+               "final_train_perplexity": last["train_perplexity"], "epochs_run": len(result.history), "kept": config.keep, "final_val_loss": last["val_loss"],
+               "final_val_perplexity": last["val_perplexity"],
                "seconds": last["elapsed"], "stopped_by_time_budget": result.out_of_time}
     run.save_json("summary.json", summary)
     return summary

@@ -11,7 +11,12 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from data_processor.char_stream import consecutive_chunks, consecutive_steps, random_chunks, random_steps
+from data_processor.char_stream import (
+    consecutive_chunks,
+    consecutive_steps,
+    random_chunks,
+    random_steps,
+)
 from train.lm_trainers import LMTrainer
 
 

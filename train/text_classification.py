@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,15 +19,27 @@ import torch
 from data_processor.atomic import append_jsonl, write_text
 from data_processor.batching import BucketBatcher
 from data_processor.datasets import LabelledSplits, load_classification_dataset
-from data_processor.embeddings import Embedding, embedding_from_file, embedding_from_keyed_vectors
+from data_processor.embeddings import (
+    Embedding,
+    embedding_from_file,
+    embedding_from_keyed_vectors,
+)
 from data_processor.errors import ConfigError, DataError, where
 from data_processor.io import Example, Table, read_table
+from data_processor.messages import Log, log_stderr
 from data_processor.splits import stratified_split
 from data_processor.stopwords import load_stopwords, remove_stopwords
 from data_processor.tokenizers import TOKENIZERS, get_tokenizer
 from data_processor.vector_files import VectorFile, open_vectors
 from data_processor.vocab import Vocab
-from data_processor.word_vectors import DEFAULT_EPOCHS, DEFAULT_MIN_COUNT, DEFAULT_WINDOW, METHODS, corpus_sentences, train_word_vectors
+from data_processor.word_vectors import (
+    DEFAULT_EPOCHS,
+    DEFAULT_MIN_COUNT,
+    DEFAULT_WINDOW,
+    METHODS,
+    corpus_sentences,
+    train_word_vectors,
+)
 from models.classifier import CELLS, POOLINGS, RNNClassifier
 from train.checkpoint import RunDir
 from train.classifier import fit, predict_proba
@@ -40,11 +51,7 @@ from train.runtime import DEVICES, resolve_device, set_seed, set_threads
 RUN_KIND = "classifier"
 EMBEDDINGS = ("random", *METHODS)  # or the path of a vectors file
 DEFAULT_EMBED_DIM = 128  # when --embedding is not a vectors file and --embed-dim is not given
-Log = Callable[[str], None]
 
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -75,7 +82,7 @@ class ClassifierConfig:
     hidden_size: int = 128
     num_layers: int = 1
     bidirectional: bool = True
-    dropout: float = 0.3
+    dropout: float = 0.5
     pooling: str = "max"
     freeze_embedding: bool = False
     # embedding: random, word2vec, fasttext (trained on the training texts) or a vectors file
@@ -176,7 +183,7 @@ class TextPipeline:
         return BucketBatcher(ids, labels, batch_size, pad_id=self.vocab.pad_id, unk_id=self.vocab.unk_id, max_len=self.max_len, shuffle=shuffle, seed=seed)
 
 
-def load_splits(config: ClassifierConfig, log: Log = _stderr) -> tuple[LabelledSplits, dict[str, str]]:
+def load_splits(config: ClassifierConfig, log: Log = log_stderr) -> tuple[LabelledSplits, dict[str, str]]:
     """The train/dev/test examples the config asks for, and a name per split for messages."""
     if config.train is None:
         splits = load_classification_dataset(config.dataset)
@@ -201,7 +208,7 @@ def load_splits(config: ClassifierConfig, log: Log = _stderr) -> tuple[LabelledS
     return LabelledSplits(train, dev, test, source=config.train), names
 
 
-def train_classifier(config: ClassifierConfig, log: Log = _stderr) -> dict:
+def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     """Train a classifier as ``config`` says, write its run directory, and return the summary."""
     config.validate()
     config, vectors = resolve_embedding(config)
@@ -281,7 +288,7 @@ def resolve_embedding(config: ClassifierConfig) -> tuple[ClassifierConfig, Vecto
 
 
 def build_embedding(config: ClassifierConfig, vectors: VectorFile | None, vocab: Vocab, train_tokens: Sequence[list[str]],
-                    tokens: Callable[[str], list[str]], log: Log = _stderr) -> Embedding | None:
+                    tokens: Callable[[str], list[str]], log: Log = log_stderr) -> Embedding | None:
     """The embedding matrix --embedding asks for: None for random; vectors trained with gensim; or rows of a vectors file.
 
     word2vec and fasttext train on ``train_tokens`` (the training texts as the
