@@ -12,7 +12,6 @@ fix end with a one-line ``error: ...`` on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from typing import Callable, Sequence
@@ -47,12 +46,6 @@ def _add_run_options(p: argparse.ArgumentParser, d, default_name: str) -> None:
     g.add_argument("--run-name", help=f"run directory name (default: {default_name})")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     g.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
-
-
-def _config_from_args(config_class, args: argparse.Namespace):
-    """Build a config dataclass from the parsed arguments that name its fields."""
-    fields = {f.name for f in dataclasses.fields(config_class)}
-    return config_class(**{k: v for k, v in vars(args).items() if k in fields})
 
 
 def add_train(sub) -> None:
@@ -133,7 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_classifier,
     )
 
-    config = _config_from_args(ClassifierConfig, args)
+    config = ClassifierConfig.from_dict(vars(args))
     if args.dry_run:
         config.validate()
         config, _ = resolve_embedding(config)
@@ -300,7 +293,7 @@ def _add_generate_train(actions) -> None:
 def cmd_generate_train(args: argparse.Namespace) -> int:
     from train.language_model import CharLMConfig, train_char_lm
 
-    config = _config_from_args(CharLMConfig, args)
+    config = CharLMConfig.from_dict(vars(args))
     if args.dry_run:
         print(json.dumps(config.resolved().to_dict(), ensure_ascii=False, indent=2))
         return 0

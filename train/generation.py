@@ -12,7 +12,6 @@ and counted, so one rare character does not stop a whole evaluation.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -65,8 +64,7 @@ class CharGenerator:
     def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
         self.run = RunDir.open(run_dir, RUN_KIND, ("config.json", "vocab.json"))
         raw = self.run.load_json("config.json")
-        fields = {f.name for f in dataclasses.fields(CharLMConfig)}
-        self.config = CharLMConfig(**{k: v for k, v in raw.items() if k in fields})
+        self.config = CharLMConfig.from_dict(raw)
         self.corpus_file, self.corpus_sha256 = raw.get("corpus_file"), raw.get("corpus_sha256")
         self.vocab = Vocab.load(self.run.file("vocab.json"))
         if self.config.cell == NUMPY_CELL:

@@ -28,7 +28,7 @@ from train.checkpoint import RunDir
 from train.lm_fit import fit_language_model
 from train.lm_trainers import NumpyLMTrainer, TorchLMTrainer
 from train.optim import OPTIMIZERS, build_optimizer
-from train.runtime import resolve_device, set_seed, set_threads
+from train.runtime import RunSettings, resolve_device, set_seed, set_threads
 
 RUN_KIND = "char-lm"
 NUMPY_CELL = "numpy-rnn"
@@ -44,7 +44,7 @@ BACKEND_DEFAULTS = {
 
 
 @dataclass
-class CharLMConfig:
+class CharLMConfig(RunSettings):
     """Every setting of a character-model run; None means "the backend's default" (see `BACKEND_DEFAULTS`)."""
 
     # data
@@ -70,13 +70,6 @@ class CharLMConfig:
     chunking: str = "consecutive"
     time_budget: float = 0.0  # minutes; 0: no limit
     keep: str = "best"  # which weights model.pt holds: the best validation loss, or the last epoch's
-    # run
-    seed: int = 42
-    device: str = "auto"
-    threads: int | None = None
-    runs_dir: str = "runs"
-    run_name: str | None = None
-    progress: bool = True
 
     @property
     def backend(self) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -39,3 +42,21 @@ def set_threads(threads: int | None) -> int:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
     return threads
+
+
+@dataclass
+class RunSettings:
+    """The settings every training run shares: seed, device, threads, where the run goes, progress bars."""
+
+    seed: int = 42
+    device: str = "auto"
+    threads: int | None = None
+    runs_dir: str = "runs"
+    run_name: str | None = None
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]):
+        """Build the config from a mapping (parsed arguments, a saved config.json), ignoring keys it has no field for."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in fields})

@@ -46,7 +46,7 @@ from train.classifier import fit, predict_proba
 from train.metrics import classification_metrics, format_confusion
 from train.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
 from train.plots import plot_curves
-from train.runtime import DEVICES, resolve_device, set_seed, set_threads
+from train.runtime import DEVICES, RunSettings, resolve_device, set_seed, set_threads
 
 RUN_KIND = "classifier"
 EMBEDDINGS = ("random", *METHODS)  # or the path of a vectors file
@@ -55,7 +55,7 @@ DEFAULT_EMBED_DIM = 128  # when --embedding is not a vectors file and --embed-di
 
 
 @dataclass
-class ClassifierConfig:
+class ClassifierConfig(RunSettings):
     """Every setting of a classification run; the defaults are the defaults of ``run.py``."""
 
     model: str = "lstm"
@@ -102,13 +102,6 @@ class ClassifierConfig:
     epochs: int = 8
     batch_size: int = 64
     patience: int = 3
-    # run
-    seed: int = 42
-    device: str = "auto"
-    threads: int | None = None
-    runs_dir: str = "runs"
-    run_name: str | None = None
-    progress: bool = True
 
     def validate(self) -> None:
         """Raise `ConfigError` for a value no run could use."""
@@ -333,8 +326,7 @@ class Predictor:
 
     def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
         run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
-        fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
-        self.config = ClassifierConfig(**{k: v for k, v in run.load_json("config.json").items() if k in fields})
+        self.config = ClassifierConfig.from_dict(run.load_json("config.json"))
         stopwords_file = run.file("stopwords.txt")
         stopwords = frozenset(stopwords_file.read_text(encoding="utf-8").split()) if stopwords_file.is_file() else frozenset()
         user_dict = run.file("user_dict.txt")
