@@ -29,7 +29,7 @@ from data_processor.io import Example, Table, read_table
 from data_processor.messages import Log, log_stderr
 from data_processor.splits import stratified_split
 from data_processor.stopwords import load_stopwords, remove_stopwords
-from data_processor.tokenizers import TOKENIZERS, get_tokenizer
+from data_processor.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer
 from data_processor.vector_files import VectorFile, open_vectors
 from data_processor.vocab import Vocab
 from data_processor.word_vectors import (
@@ -144,18 +144,14 @@ class ClassifierConfig(RunSettings):
 class TextPipeline:
     """Tokenizer, stopwords and vocabularies: the text -> ids half of a run."""
 
-    tokenizer_name: str
+    tokenize: Tokenizer
     stopwords: frozenset[str]
     vocab: Vocab
     labels: Vocab
     max_len: int
-    user_dict: str | None = None
-
-    def __post_init__(self) -> None:
-        self._tokenize = get_tokenizer(self.tokenizer_name, user_dict=self.user_dict)
 
     def tokens(self, text: str) -> list[str]:
-        return remove_stopwords(self._tokenize(text), self.stopwords)
+        return remove_stopwords(self.tokenize(text), self.stopwords)
 
     def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.vocab.encode(self.tokens(t)) for t in texts]
@@ -218,7 +214,7 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     labels = Vocab(sorted({e.label for e in splits.train}), specials=())
     if len(labels) < 2:
         raise DataError(f"{names['train']}: the training data has only one label ({labels.itos[0]!r}); a classifier needs at least two")
-    pipeline = TextPipeline(config.tokenizer, stopwords, vocab, labels, config.max_len, config.user_dict)
+    pipeline = TextPipeline(tokenize, stopwords, vocab, labels, config.max_len)
     log(f"vocabulary: {len(vocab)} tokens (min_freq {config.min_freq}); labels: {', '.join(labels.itos)}")
 
     train_ids = [vocab.encode(t) for t in train_tokens]
@@ -330,8 +326,9 @@ class Predictor:
         stopwords_file = run.file("stopwords.txt")
         stopwords = frozenset(stopwords_file.read_text(encoding="utf-8").split()) if stopwords_file.is_file() else frozenset()
         user_dict = run.file("user_dict.txt")
-        self.pipeline = TextPipeline(self.config.tokenizer, stopwords, Vocab.load(run.file("vocab.json")), Vocab.load(run.file("labels.json")),
-                                     self.config.max_len, str(user_dict) if user_dict.is_file() else None)
+        tokenize = get_tokenizer(self.config.tokenizer, user_dict=str(user_dict) if user_dict.is_file() else None)
+        self.pipeline = TextPipeline(tokenize, stopwords, Vocab.load(run.file("vocab.json")), Vocab.load(run.file("labels.json")),
+                                     self.config.max_len)
         self.device = resolve_device(device)
         self.model = build_model(self.config, len(self.pipeline.vocab), len(self.pipeline.labels))
         try:
