@@ -23,7 +23,7 @@ class Batch:
     index: torch.Tensor
 
     def to(self, device: torch.device | str) -> "Batch":
-        """The batch on ``device`` (lengths stay on the CPU, as packing wants)."""
+        """The batch on ``device`` (lengths stay on the CPU; the model moves them where it needs them)."""
         labels = self.labels.to(device) if self.labels is not None else None
         return Batch(self.tokens.to(device), self.lengths, labels, self.index)
 
@@ -32,7 +32,7 @@ class BucketBatcher:
     """Iterate over length-bucketed batches of encoded sequences.
 
     Sequences longer than ``max_len`` are truncated; empty ones become a single
-    ``unk_id`` so every row has length >= 1 (packing needs that). With
+    ``unk_id`` so every row has length >= 1 (pooling needs a real step). With
     ``shuffle``, each epoch shuffles rows, sorts them by length within pools of
     ``pool_batches`` batches, and shuffles the batch order; without it, rows
     are sorted by length (deterministic, for evaluation).

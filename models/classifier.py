@@ -1,23 +1,74 @@
-"""RNN text classifier: embedding -> (bi)RNN/GRU/LSTM over packed sequences -> pooling -> linear."""
+"""RNN text classifier: embedding -> (bi)RNN/GRU/LSTM over padded batches, padding kept out -> pooling -> linear."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 POOLINGS = ("last", "max", "mean")
 EMBED_INIT = 0.1  # random embeddings start uniform in [-EMBED_INIT, EMBED_INIT]
 
 
+def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row of ``x`` ``[B, T, D]`` within its first ``lengths[b]`` steps; padding stays at the end.
+
+    Applying it twice gives ``x`` back.
+    """
+    steps = torch.arange(x.size(1), device=x.device).unsqueeze(0)
+    lengths = lengths.to(x.device).unsqueeze(1)
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)
+    return x.gather(1, index.unsqueeze(-1).expand_as(x))
+
+
+class RecurrentStack(nn.Module):
+    """Stacked (bi)directional RNN/GRU/LSTM layers run on padded batches whose padding never reaches a real step.
+
+    The forward direction reads each row left to right, so the padding after
+    a row's end cannot affect its real steps. The backward direction reads
+    each row reversed within its length (`reverse_within_lengths`), so its
+    padding also comes last. The outputs at real steps are those of packed
+    sequences, yet each direction is one call on a dense batch, which lets
+    PyTorch use its fused CPU kernels (oneDNN for LSTM): about twice as fast
+    in training as packing, whose backward pass runs step by step.
+    Outputs at padded steps are meaningless; callers mask them.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, dropout: float) -> None:
+        super().__init__()
+        kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+        directions = 2 if bidirectional else 1
+        self.layers = nn.ModuleList(
+            nn.ModuleList(CELLS[cell](input_size if i == 0 else hidden_size * directions, hidden_size, batch_first=True, **kwargs)
+                          for _ in range(directions))
+            for i in range(num_layers)
+        )
+        self.bidirectional = bidirectional
+        self.between_layers = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Outputs ``[B, T, hidden * directions]`` for inputs ``[B, T, D]`` with true lengths ``[B]``.
+
+        At step ``t`` of row ``b`` the backward half holds the state after
+        reading steps ``lengths[b]-1`` down to ``t``, as `nn.LSTM` would.
+        """
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                x = self.between_layers(x)
+            outputs = [layer[0](x)[0]]
+            if self.bidirectional:
+                outputs.append(reverse_within_lengths(layer[1](reverse_within_lengths(x, lengths))[0], lengths))
+            x = torch.cat(outputs, dim=2) if self.bidirectional else outputs[0]
+        return x
+
+
 class RNNClassifier(nn.Module):
     """Classify padded token-id sequences.
 
-    Sequences are packed by their true lengths, so padding never reaches the
-    recurrent layers and never changes a prediction. ``pooling`` turns the
-    per-step outputs into one vector: ``last`` (the final hidden state of each
-    direction), ``max`` or ``mean`` over the real steps.
+    The recurrent layers never see padding (see `RecurrentStack`), so padding
+    never changes a prediction. ``pooling`` turns the per-step outputs into
+    one vector: ``last`` (the final hidden state of each direction), ``max``
+    or ``mean`` over the real steps.
     """
 
     def __init__(
@@ -53,33 +104,24 @@ class RNNClassifier(nn.Module):
                 nn.init.uniform_(self.embedding.weight, -EMBED_INIT, EMBED_INIT)
                 self.embedding.weight[padding_idx].zero_()
             self.embedding.weight.requires_grad_(not freeze_embedding)
-        rnn_kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
-        self.rnn = CELLS[cell](
-            embed_dim,
-            hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-            **rnn_kwargs,
-        )
+        self.rnn = RecurrentStack(cell, embed_dim, hidden_size, num_layers, bidirectional, dropout)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, num_classes]`` for token ids ``[B, T]`` with true lengths ``[B]`` (on the CPU)."""
-        embedded = self.dropout(self.embedding(tokens))
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, state = self.rnn(packed)
+        """Logits ``[B, num_classes]`` for token ids ``[B, T]`` with true lengths ``[B]``."""
+        lengths = lengths.to(tokens.device)
+        outputs = self.rnn(self.dropout(self.embedding(tokens)), lengths)
         if self.pooling == "last":
-            h_n = state[0] if isinstance(state, tuple) else state
-            directions = 2 if self.rnn.bidirectional else 1
-            pooled = torch.cat([h_n[-d] for d in range(directions, 0, -1)], dim=1)
+            last = outputs[torch.arange(len(lengths), device=tokens.device), lengths - 1]
+            if self.rnn.bidirectional:  # the backward direction ends at step 0
+                half = outputs.size(2) // 2
+                last = torch.cat([last[:, :half], outputs[:, 0, half:]], dim=1)
+            pooled = last
         else:
-            padded, _ = pad_packed_sequence(outputs, batch_first=True)
-            mask = (torch.arange(padded.size(1), device=padded.device)[None, :] < lengths.to(padded.device)[:, None]).unsqueeze(-1)
+            mask = (torch.arange(outputs.size(1), device=tokens.device)[None, :] < lengths[:, None]).unsqueeze(-1)
             if self.pooling == "max":
-                pooled = padded.masked_fill(~mask, float("-inf")).max(dim=1).values
+                pooled = outputs.masked_fill(~mask, float("-inf")).max(dim=1).values
             else:
-                pooled = padded.sum(dim=1) / lengths.to(padded.device).unsqueeze(1).to(padded.dtype)
+                pooled = outputs.masked_fill(~mask, 0.0).sum(dim=1) / lengths.unsqueeze(1).to(outputs.dtype)
         return self.output(self.dropout(pooled))

@@ -18,6 +18,7 @@ import torch
 
 from data_processor.atomic import append_jsonl, write_text
 from data_processor.batching import BucketBatcher
+from data_processor.char_backoff import BACKOFFS, build_backoff_vocab, spell_out
 from data_processor.datasets import LabelledSplits, load_classification_dataset
 from data_processor.embeddings import (
     Embedding,
@@ -74,6 +75,7 @@ class ClassifierConfig(RunSettings):
     tokenizer: str = "jieba"
     user_dict: str | None = None
     stopwords: str = "none"
+    backoff: str = "char"  # char: words outside the vocabulary are spelt out as characters; none: they become <unk>
     min_freq: int = 2
     max_vocab: int = 50000
     max_len: int = 150
@@ -123,7 +125,8 @@ class ClassifierConfig(RunSettings):
         if self.train is None and (self.dev or self.test):
             raise ConfigError("--dev and --test need --train; without --train the built-in dataset's own splits are used")
         choices = {"tokenizer": (self.tokenizer, TOKENIZERS), "optimizer": (self.optimizer, OPTIMIZERS),
-                   "schedule": (self.schedule, SCHEDULES), "device": (self.device, DEVICES)}
+                   "schedule": (self.schedule, SCHEDULES), "device": (self.device, DEVICES),
+                   "backoff": (self.backoff, BACKOFFS)}
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
@@ -149,9 +152,15 @@ class TextPipeline:
     vocab: Vocab
     labels: Vocab
     max_len: int
+    backoff: str = "none"
 
     def tokens(self, text: str) -> list[str]:
-        return remove_stopwords(self.tokenize(text), self.stopwords)
+        """The tokens the model sees for ``text``: tokenized, stopwords removed, unknown words spelt out (with char back-off)."""
+        return self.with_backoff(remove_stopwords(self.tokenize(text), self.stopwords))
+
+    def with_backoff(self, tokens: Sequence[str]) -> list[str]:
+        """``tokens`` with the words the vocabulary lacks spelt out as characters, when back-off is ``char``."""
+        return spell_out(tokens, self.vocab) if self.backoff == "char" else list(tokens)
 
     def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.vocab.encode(self.tokens(t)) for t in texts]
@@ -197,25 +206,33 @@ def load_splits(config: ClassifierConfig, log: Log = log_stderr) -> tuple[Labell
     return LabelledSplits(train, dev, test, source=config.train), names
 
 
-def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
-    """Train a classifier as ``config`` says, write its run directory, and return the summary."""
-    config.validate()
-    config, vectors = resolve_embedding(config)
-    set_seed(config.seed)
-    set_threads(config.threads)
-    device = resolve_device(config.device)
+@dataclass
+class PreparedData:
+    """What training needs from the data: the text pipeline, the training tokens, and batches per split."""
+
+    pipeline: TextPipeline
+    train_tokens: list[list[str]]
+    train: BucketBatcher
+    dev: BucketBatcher
+    test: BucketBatcher | None
+
+
+def prepare_data(config: ClassifierConfig, log: Log = log_stderr) -> PreparedData:
+    """Read the splits, tokenize them, build the vocabularies and batch every split (training batches shuffled)."""
     stopwords = load_stopwords(config.stopwords)
     splits, names = load_splits(config, log)
     log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test)} test")
 
     tokenize = get_tokenizer(config.tokenizer, user_dict=config.user_dict)
     train_tokens = [remove_stopwords(tokenize(e.text), stopwords) for e in splits.train]
-    vocab = Vocab.build(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab)
+    build_vocab = build_backoff_vocab if config.backoff == "char" else Vocab.build
+    vocab = build_vocab(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab)
     labels = Vocab(sorted({e.label for e in splits.train}), specials=())
     if len(labels) < 2:
         raise DataError(f"{names['train']}: the training data has only one label ({labels.itos[0]!r}); a classifier needs at least two")
-    pipeline = TextPipeline(tokenize, stopwords, vocab, labels, config.max_len)
-    log(f"vocabulary: {len(vocab)} tokens (min_freq {config.min_freq}); labels: {', '.join(labels.itos)}")
+    pipeline = TextPipeline(tokenize, stopwords, vocab, labels, config.max_len, config.backoff)
+    train_tokens = [pipeline.with_backoff(t) for t in train_tokens]
+    log(f"vocabulary: {len(vocab)} tokens (min_freq {config.min_freq}, back-off {config.backoff}); labels: {', '.join(labels.itos)}")
 
     train_ids = [vocab.encode(t) for t in train_tokens]
     train_batches = BucketBatcher(train_ids, pipeline.encode_labels(splits.train, names["train"]), config.batch_size,
@@ -223,8 +240,20 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     eval_batch = config.batch_size * 4
     dev_batches = pipeline.batches(splits.dev, names["dev"], eval_batch)
     test_batches = pipeline.batches(splits.test, names["test"], eval_batch) if splits.test else None
+    return PreparedData(pipeline, train_tokens, train_batches, dev_batches, test_batches)
 
-    embedding = build_embedding(config, vectors, vocab, train_tokens, pipeline.tokens, log)
+
+def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
+    """Train a classifier as ``config`` says, write its run directory, and return the summary."""
+    config.validate()
+    config, vectors = resolve_embedding(config)
+    set_seed(config.seed)
+    set_threads(config.threads)
+    device = resolve_device(config.device)
+    data = prepare_data(config, log)
+    pipeline, vocab, labels, stopwords = data.pipeline, data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
+
+    embedding = build_embedding(config, vectors, vocab, data.train_tokens, pipeline.tokens, log)
     model = build_model(config, len(vocab), len(labels), embedding.matrix if embedding else None).to(device)
     optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay, config.momentum)
     scheduler = build_scheduler(config.schedule, optimizer, config.epochs)
@@ -241,7 +270,7 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
         shutil.copyfile(config.user_dict, run.file("user_dict.txt"))
     log(f"run directory: {run.path}")
 
-    result = fit(model, train_batches, dev_batches, optimizer, epochs=config.epochs, device=device, clip=config.clip,
+    result = fit(model, data.train, data.dev, optimizer, epochs=config.epochs, device=device, clip=config.clip,
                  patience=config.patience, scheduler=scheduler, on_epoch=lambda record: append_jsonl(run.file("metrics.jsonl"), record), progress=config.progress, log=log)
     assert result.best_state is not None
     run.save_state_dict(result.best_state)
@@ -250,8 +279,8 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
 
     summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_dev_accuracy": result.best_dev_accuracy, "epochs_run": len(result.history)}
     report = [f"run: {run.path}", f"best dev accuracy: {result.best_dev_accuracy:.4f} (epoch {result.best_epoch} of {len(result.history)})"]
-    if test_batches is not None:
-        test_metrics = _metrics(model, test_batches, labels, device)
+    if data.test is not None:
+        test_metrics = _metrics(model, data.test, labels, device)
         summary["test_accuracy"], summary["test_macro_f1"] = test_metrics["accuracy"], test_metrics["macro_f1"]
         report += [f"test accuracy: {test_metrics['accuracy']:.4f}  macro-F1: {test_metrics['macro_f1']:.4f}", "", test_metrics["report"],
                    format_confusion(test_metrics["confusion"], labels.itos)]
@@ -328,7 +357,7 @@ class Predictor:
         user_dict = run.file("user_dict.txt")
         tokenize = get_tokenizer(self.config.tokenizer, user_dict=str(user_dict) if user_dict.is_file() else None)
         self.pipeline = TextPipeline(tokenize, stopwords, Vocab.load(run.file("vocab.json")), Vocab.load(run.file("labels.json")),
-                                     self.config.max_len)
+                                     self.config.max_len, self.config.backoff)
         self.device = resolve_device(device)
         self.model = build_model(self.config, len(self.pipeline.vocab), len(self.pipeline.labels))
         try:
