@@ -62,7 +62,9 @@ def add_train(sub) -> None:
         "Without --train it uses the built-in reviews-zh dataset (Chinese product reviews, positive/negative).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--model", default=d.model, choices=["rnn", "gru", "lstm"], help="recurrent cell")
+    p.add_argument("--model", default=d.model, choices=["rnn", "gru", "lstm", "tfidf"],
+                   help="recurrent cell, or tfidf: the classic baseline (TF-IDF n-grams + a linear classifier; the tfidf "
+                   "options below apply, the model/embedding/optimisation ones are ignored)")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default=d.dataset, help="built-in dataset, used when --train is not given")
     g.add_argument("--train", help="training file (.csv with header, .tsv/.txt as text<TAB>label, .jsonl)")
@@ -80,6 +82,8 @@ def add_train(sub) -> None:
     g.add_argument("--stopwords", default=d.stopwords,
                    help=f"none, a built-in list ({', '.join(available_lists())}), a file path, or a comma-separated union. "
                    "The default is none for every tokenizer: the lists hold negations (不, 没有) that sentiment needs")
+    g.add_argument("--backoff", default=d.backoff, choices=["char", "none"],
+                   help="char: a word seen fewer than --min-freq times is spelt out as its characters (性价比 -> 性 价 比); none: it becomes <unk>")
     g.add_argument("--min-freq", type=int, default=d.min_freq, help="keep tokens seen at least this often in training")
     g.add_argument("--max-vocab", type=int, default=d.max_vocab, help="largest vocabulary, specials included")
     g.add_argument("--max-len", type=int, default=d.max_len, help="truncate texts to this many tokens")
@@ -115,6 +119,13 @@ def add_train(sub) -> None:
     g.add_argument("--epochs", type=int, default=d.epochs, help="most epochs to train")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size (evaluation uses 4x)")
     g.add_argument("--patience", type=int, default=d.patience, help="stop after this many epochs without a better dev accuracy (0: never)")
+    g = p.add_argument_group("tfidf (--model tfidf)")
+    g.add_argument("--tfidf-features", default=d.tfidf_features, choices=["char", "word"],
+                   help="char: character n-grams of the raw text; word: n-grams of --tokenizer tokens (after --stopwords)")
+    g.add_argument("--tfidf-ngrams", type=int, default=d.tfidf_ngrams, help="use n-grams of 1 to this many characters or words")
+    g.add_argument("--tfidf-classifier", default=d.tfidf_classifier, choices=["svm", "logreg"],
+                   help="svm: LinearSVC (predict prints a margin); logreg: logistic regression (predict prints a probability)")
+    g.add_argument("--tfidf-c", type=float, default=d.tfidf_c, help="inverse regularisation strength C of the classifier")
     _add_run_options(p, d, default_name="MODEL-DATE-TIME")
     p.set_defaults(handler=cmd_train)
 
@@ -125,6 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resolve_embedding,
         train_classifier,
     )
+    from train.tfidf_classification import train_tfidf
 
     config = ClassifierConfig.from_dict(vars(args))
     if args.dry_run:
@@ -132,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config, _ = resolve_embedding(config)
         print(json.dumps(config.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    summary = train_classifier(config)
+    summary = train_tfidf(config) if config.model == "tfidf" else train_classifier(config)
     print(f"best dev accuracy: {summary['best_dev_accuracy']:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']})")
     if "test_accuracy" in summary:
         print(f"test accuracy: {summary['test_accuracy']:.4f} (macro-F1 {summary['test_macro_f1']:.4f})")
@@ -152,7 +164,9 @@ def _add_file_options(p: argparse.ArgumentParser) -> None:
 
 def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="label texts with a trained classifier",
-                       description="Print 'label<TAB>probability<TAB>text' for each text, using only the run directory.")
+                       description="Print 'label<TAB>probability<TAB>text' for each text, using only the run directory. "
+                       "For a --model tfidf run with --tfidf-classifier svm the middle column is the margin of the best label's "
+                       "score over the runner-up's (a LinearSVC gives no probabilities).")
     p.add_argument("--run", required=True, help="run directory written by training")
     p.add_argument("texts", nargs="*", help="texts to label")
     p.add_argument("--file", help="a file of texts: .txt one per line, or .csv/.tsv/.jsonl with --text-col")
@@ -164,7 +178,7 @@ def add_predict(sub) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from data_processor.errors import ConfigError
     from data_processor.io import read_table
-    from train.text_classification import Predictor
+    from train.predictors import load_predictor
 
     texts = list(args.texts)
     if args.file:
@@ -174,7 +188,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         texts += table.texts
     if not texts:
         raise ConfigError("nothing to predict: give texts as arguments or --file FILE")
-    predictor = Predictor(args.run, args.device)
+    predictor = load_predictor(args.run, args.device)
+    if not predictor.probabilistic:
+        print("note: a TF-IDF + LinearSVC run: the second column is a margin, not a probability", file=sys.stderr)
     for text, (label, prob) in zip(texts, predictor.predict(texts)):
         print(f"{label}\t{prob:.4f}\t{text}")
     return 0
@@ -193,9 +209,9 @@ def add_evaluate(sub) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from data_processor.io import read_table
     from train.metrics import format_confusion
-    from train.text_classification import Predictor
+    from train.predictors import load_predictor
 
-    predictor = Predictor(args.run, args.device)
+    predictor = load_predictor(args.run, args.device)
     table = read_table(args.file, args.text_col, args.label_col, args.format, args.encoding, args.skip_bad_rows)
     if table.skipped:
         print(f"{args.file}: skipped {table.skipped} bad rows", file=sys.stderr)

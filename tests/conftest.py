@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from data_processor.datasets import load_classification_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -55,3 +59,35 @@ def shared_file():
         return path
 
     return get
+
+
+def write_csv(path: Path, rows) -> Path:
+    """Write (text, label) rows as a CSV file with a header."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory):
+    """A balanced sample of reviews-zh: 1600 train, 300 dev, 300 test rows."""
+    splits = load_classification_dataset("reviews-zh")
+    rng = random.Random(0)
+
+    def pick(examples, n):
+        chosen = []
+        for label in ("negative", "positive"):
+            pool = [e for e in examples if e.label == label]
+            chosen += rng.sample(pool, n // 2)
+        rng.shuffle(chosen)
+        return [(e.text, e.label) for e in chosen]
+
+    d = tmp_path_factory.mktemp("sample")
+    return {
+        "dir": d,
+        "train": write_csv(d / "train.csv", pick(splits.train, 1600)),
+        "dev": write_csv(d / "dev.csv", pick(splits.dev, 300)),
+        "test": write_csv(d / "test.csv", pick(splits.test, 300)),
+    }

@@ -1,49 +1,15 @@
 """End-to-end: run.py as a user runs it, on a sample of reviews-zh and on bad inputs."""
 
-import csv
 import json
-import random
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from data_processor.datasets import load_classification_dataset
-from tests.conftest import assert_user_error, run_cli
+from tests.conftest import assert_user_error, run_cli, write_csv
 
 FAST = ["--epochs", "3", "--embed-dim", "32", "--hidden-size", "32", "--max-len", "60", "--batch-size", "32", "--no-progress", "--seed", "1", "--threads", "1"]
-
-
-def write_csv(path: Path, rows) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    """A balanced sample of reviews-zh: 1600 train, 300 dev, 300 test rows."""
-    splits = load_classification_dataset("reviews-zh")
-    rng = random.Random(0)
-
-    def pick(examples, n):
-        chosen = []
-        for label in ("negative", "positive"):
-            pool = [e for e in examples if e.label == label]
-            chosen += rng.sample(pool, n // 2)
-        rng.shuffle(chosen)
-        return [(e.text, e.label) for e in chosen]
-
-    d = tmp_path_factory.mktemp("sample")
-    return {
-        "dir": d,
-        "train": write_csv(d / "train.csv", pick(splits.train, 1600)),
-        "dev": write_csv(d / "dev.csv", pick(splits.dev, 300)),
-        "test": write_csv(d / "test.csv", pick(splits.test, 300)),
-    }
 
 
 @pytest.fixture(scope="module")

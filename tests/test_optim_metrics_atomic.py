@@ -68,3 +68,14 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     append_jsonl(tmp_path / "m.jsonl", {"epoch": 1})
     append_jsonl(tmp_path / "m.jsonl", {"epoch": 2})
     assert (tmp_path / "m.jsonl").read_text(encoding="utf-8").splitlines() == ['{"epoch": 1}', '{"epoch": 2}']
+
+
+def test_atomic_files_get_the_usual_permissions_not_mkstemps_private_ones(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "config.json", {"a": 1})
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "config.json").stat().st_mode & 0o777 == 0o666 & ~0o022

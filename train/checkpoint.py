@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from data_processor.atomic import atomic_path, write_json
@@ -78,3 +79,19 @@ class RunDir:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a damaged file
             raise DataError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+
+    def save_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """Write numpy arrays as one ``.npz``, atomically."""
+        with atomic_path(self.path / name) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    def load_arrays(self, name: str) -> dict[str, np.ndarray]:
+        """Read arrays written by `save_arrays` (``allow_pickle=False``: never runs code)."""
+        path = self.path / name
+        if not path.is_file():
+            raise DataError(f"{path}: missing from the run directory; the run is incomplete, train it again")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable array file ({exc})") from None

@@ -13,9 +13,10 @@ from sklearn.metrics import (
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]) -> dict:
-    """Accuracy, macro-F1, a per-class report (text) and the confusion matrix (rows: true, columns: predicted)."""
+    """Accuracy, macro-F1, a per-class report (text), the confusion matrix (rows: true, columns: predicted) and the label names."""
     labels = list(range(len(label_names)))
     return {
+        "labels": list(label_names),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "report": classification_report(y_true, y_pred, labels=labels, target_names=list(label_names), digits=4, zero_division=0),

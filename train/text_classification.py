@@ -42,6 +42,8 @@ from data_processor.word_vectors import (
     train_word_vectors,
 )
 from models.classifier import CELLS, POOLINGS, RNNClassifier
+from models.tfidf import CLASSIFIERS as TFIDF_CLASSIFIERS
+from models.tfidf import FEATURES as TFIDF_FEATURES
 from train.checkpoint import RunDir
 from train.classifier import fit, predict_proba
 from train.metrics import classification_metrics, format_confusion
@@ -50,6 +52,7 @@ from train.plots import plot_curves
 from train.runtime import DEVICES, RunSettings, resolve_device, set_seed, set_threads
 
 RUN_KIND = "classifier"
+MODELS = (*CELLS, "tfidf")
 EMBEDDINGS = ("random", *METHODS)  # or the path of a vectors file
 DEFAULT_EMBED_DIM = 128  # when --embedding is not a vectors file and --embed-dim is not given
 
@@ -104,20 +107,27 @@ class ClassifierConfig(RunSettings):
     epochs: int = 8
     batch_size: int = 64
     patience: int = 3
+    # --model tfidf
+    tfidf_features: str = "char"  # char: character n-grams of the raw text; word: n-grams of --tokenizer tokens
+    tfidf_ngrams: int = 3  # n-grams of 1..tfidf_ngrams
+    tfidf_classifier: str = "svm"  # svm: LinearSVC; logreg: logistic regression (probabilities)
+    tfidf_c: float = 1.0  # inverse regularisation strength
 
     def validate(self) -> None:
         """Raise `ConfigError` for a value no run could use."""
-        if self.model not in CELLS:
-            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(CELLS)}")
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "hidden_size": self.hidden_size,
                     "num_layers": self.num_layers, "min_freq": self.min_freq, "max_len": self.max_len, "max_vocab": self.max_vocab,
                     "embedding_window": self.embedding_window, "embedding_epochs": self.embedding_epochs,
-                    "embedding_min_count": self.embedding_min_count}
+                    "embedding_min_count": self.embedding_min_count, "tfidf_ngrams": self.tfidf_ngrams}
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.tfidf_c <= 0:
+            raise ConfigError(f"--tfidf-c must be > 0, got {self.tfidf_c}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 < self.dev_ratio < 1.0:
@@ -126,7 +136,8 @@ class ClassifierConfig(RunSettings):
             raise ConfigError("--dev and --test need --train; without --train the built-in dataset's own splits are used")
         choices = {"tokenizer": (self.tokenizer, TOKENIZERS), "optimizer": (self.optimizer, OPTIMIZERS),
                    "schedule": (self.schedule, SCHEDULES), "device": (self.device, DEVICES),
-                   "backoff": (self.backoff, BACKOFFS)}
+                   "backoff": (self.backoff, BACKOFFS), "tfidf features": (self.tfidf_features, TFIDF_FEATURES),
+                   "tfidf classifier": (self.tfidf_classifier, TFIDF_CLASSIFIERS)}
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
@@ -141,6 +152,24 @@ class ClassifierConfig(RunSettings):
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def build_label_vocab(examples: Sequence[Example], source: str) -> Vocab:
+    """The label vocabulary of the training examples (sorted names); a `DataError` if there are fewer than two labels."""
+    labels = Vocab(sorted({e.label for e in examples}), specials=())
+    if len(labels) < 2:
+        raise DataError(f"{source}: the training data has only one label ({labels.itos[0]!r}); a classifier needs at least two")
+    return labels
+
+
+def encode_labels(labels: Vocab, examples: Sequence[Example], source: str) -> list[int]:
+    """Label ids of ``examples``; a label that ``labels`` lacks is a `DataError` naming its line."""
+    ids = []
+    for e in examples:
+        if e.label not in labels:
+            raise DataError(f"{where(source, e.line)}: label {e.label!r} does not occur in the training data (its labels: {', '.join(labels.itos)})")
+        ids.append(labels.index(e.label))
+    return ids
 
 
 @dataclass
@@ -167,13 +196,7 @@ class TextPipeline:
 
     def encode_labels(self, examples: Sequence[Example], source: str) -> list[int]:
         """Label ids; a label that training never saw is a `DataError` naming its line."""
-        ids = []
-        for e in examples:
-            if e.label not in self.labels:
-                known = ", ".join(self.labels.itos)
-                raise DataError(f"{where(source, e.line)}: label {e.label!r} does not occur in the training data (its labels: {known})")
-            ids.append(self.labels.index(e.label))
-        return ids
+        return encode_labels(self.labels, examples, source)
 
     def batches(self, examples: Sequence[Example], source: str, batch_size: int, shuffle: bool = False, seed: int = 0, labelled: bool = True) -> BucketBatcher:
         ids = self.encode_texts([e.text for e in examples])
@@ -227,9 +250,7 @@ def prepare_data(config: ClassifierConfig, log: Log = log_stderr) -> PreparedDat
     train_tokens = [remove_stopwords(tokenize(e.text), stopwords) for e in splits.train]
     build_vocab = build_backoff_vocab if config.backoff == "char" else Vocab.build
     vocab = build_vocab(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab)
-    labels = Vocab(sorted({e.label for e in splits.train}), specials=())
-    if len(labels) < 2:
-        raise DataError(f"{names['train']}: the training data has only one label ({labels.itos[0]!r}); a classifier needs at least two")
+    labels = build_label_vocab(splits.train, names["train"])
     pipeline = TextPipeline(tokenize, stopwords, vocab, labels, config.max_len, config.backoff)
     train_tokens = [pipeline.with_backoff(t) for t in train_tokens]
     log(f"vocabulary: {len(vocab)} tokens (min_freq {config.min_freq}, back-off {config.backoff}); labels: {', '.join(labels.itos)}")
@@ -264,10 +285,7 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     labels.save(run.file("labels.json"))
     run.save_json("embedding.json", {"embedding": config.embedding, "frozen": config.freeze_embedding,
                                      **(embedding.record() if embedding else {"source": "random", "dim": config.embed_dim})})
-    if stopwords:
-        write_text(run.file("stopwords.txt"), "".join(w + "\n" for w in sorted(stopwords)))
-    if config.user_dict:
-        shutil.copyfile(config.user_dict, run.file("user_dict.txt"))
+    save_text_tools(run, config, stopwords)
     log(f"run directory: {run.path}")
 
     result = fit(model, data.train, data.dev, optimizer, epochs=config.epochs, device=device, clip=config.clip,
@@ -278,12 +296,21 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     plot_curves(result.history, run.file("curves.png"))
 
     summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_dev_accuracy": result.best_dev_accuracy, "epochs_run": len(result.history)}
-    report = [f"run: {run.path}", f"best dev accuracy: {result.best_dev_accuracy:.4f} (epoch {result.best_epoch} of {len(result.history)})"]
-    if data.test is not None:
-        test_metrics = _metrics(model, data.test, labels, device)
-        summary["test_accuracy"], summary["test_macro_f1"] = test_metrics["accuracy"], test_metrics["macro_f1"]
+    test_metrics = _metrics(model, data.test, labels, device) if data.test is not None else None
+    return write_report(run, summary, test_metrics)
+
+
+def write_report(run: RunDir, summary: dict, test_metrics: dict | None) -> dict:
+    """Write ``report.txt``, ``test_metrics.json`` (when there is a test set) and ``summary.json``; return the summary.
+
+    ``summary`` holds the run, the best epoch and dev accuracy and the epochs run;
+    the test accuracy and macro-F1 are added to it.
+    """
+    report = [f"run: {run.path}", f"best dev accuracy: {summary['best_dev_accuracy']:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']})"]
+    if test_metrics is not None:
+        summary = {**summary, "test_accuracy": test_metrics["accuracy"], "test_macro_f1": test_metrics["macro_f1"]}
         report += [f"test accuracy: {test_metrics['accuracy']:.4f}  macro-F1: {test_metrics['macro_f1']:.4f}", "", test_metrics["report"],
-                   format_confusion(test_metrics["confusion"], labels.itos)]
+                   format_confusion(test_metrics["confusion"], test_metrics["labels"])]
         run.save_json("test_metrics.json", {k: v for k, v in test_metrics.items() if k != "report"})
     write_text(run.file("report.txt"), "\n".join(report) + "\n")
     run.save_json("summary.json", summary)
@@ -344,18 +371,33 @@ def _metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device
     return classification_metrics(batches.labels.numpy(), probs.argmax(1), labels.itos)
 
 
+def save_text_tools(run: RunDir, config: ClassifierConfig, stopwords: frozenset[str]) -> None:
+    """Copy what tokenizing needs into the run directory: ``stopwords.txt`` and the jieba ``user_dict.txt``, when used."""
+    if stopwords:
+        write_text(run.file("stopwords.txt"), "".join(w + "\n" for w in sorted(stopwords)))
+    if config.user_dict:
+        shutil.copyfile(config.user_dict, run.file("user_dict.txt"))
+
+
+def load_text_tools(run: RunDir, config: ClassifierConfig) -> tuple[Tokenizer, frozenset[str]]:
+    """The tokenizer and stopwords of a saved run, from the files `save_text_tools` wrote."""
+    stopwords_file = run.file("stopwords.txt")
+    stopwords = frozenset(stopwords_file.read_text(encoding="utf-8").split()) if stopwords_file.is_file() else frozenset()
+    user_dict = run.file("user_dict.txt")
+    return get_tokenizer(config.tokenizer, user_dict=str(user_dict) if user_dict.is_file() else None), stopwords
+
+
 class Predictor:
-    """A trained classifier loaded from its run directory alone."""
+    """A trained RNN classifier loaded from its run directory alone."""
+
+    probabilistic = True  # `predict` gives probabilities
 
     NEEDS = ("config.json", "vocab.json", "labels.json", "model.pt")
 
     def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
         run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
         self.config = ClassifierConfig.from_dict(run.load_json("config.json"))
-        stopwords_file = run.file("stopwords.txt")
-        stopwords = frozenset(stopwords_file.read_text(encoding="utf-8").split()) if stopwords_file.is_file() else frozenset()
-        user_dict = run.file("user_dict.txt")
-        tokenize = get_tokenizer(self.config.tokenizer, user_dict=str(user_dict) if user_dict.is_file() else None)
+        tokenize, stopwords = load_text_tools(run, self.config)
         self.pipeline = TextPipeline(tokenize, stopwords, Vocab.load(run.file("vocab.json")), Vocab.load(run.file("labels.json")),
                                      self.config.max_len, self.config.backoff)
         self.device = resolve_device(device)

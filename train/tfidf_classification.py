@@ -1,0 +1,131 @@
+"""``--model tfidf``: the classic baseline through the same data, run directory, report, predict and evaluate.
+
+The run directory holds ``config.json`` (model ``tfidf``), ``labels.json``,
+``tfidf_vocab.json`` (n-gram -> column) and ``tfidf.npz`` (idf, weights,
+intercepts): no pickle, so loading a run never runs code.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from data_processor.atomic import append_jsonl
+from data_processor.errors import DataError
+from data_processor.io import Example
+from data_processor.messages import Log, log_stderr
+from data_processor.stopwords import load_stopwords, remove_stopwords
+from data_processor.tokenizers import Tokenizer, get_tokenizer
+from data_processor.vocab import Vocab
+from models.tfidf import TfidfClassifier
+from train.checkpoint import RunDir
+from train.metrics import classification_metrics
+from train.runtime import set_seed
+from train.text_classification import (
+    RUN_KIND,
+    ClassifierConfig,
+    build_label_vocab,
+    encode_labels,
+    load_splits,
+    load_text_tools,
+    save_text_tools,
+    write_report,
+)
+
+VOCAB_FILE, ARRAYS_FILE = "tfidf_vocab.json", "tfidf.npz"
+_FORMAT = "rnn-toolkit-tfidf/1"
+
+
+def build_tfidf(config: ClassifierConfig, tokenize: Tokenizer | None = None, stopwords: frozenset[str] = frozenset()) -> TfidfClassifier:
+    """The unfitted model a config describes; word features use ``tokenize`` (default: the config's tokenizer) minus ``stopwords``."""
+    features = None
+    if config.tfidf_features == "word":
+        words = tokenize or get_tokenizer(config.tokenizer, user_dict=config.user_dict)
+
+        def features(text: str) -> list[str]:
+            return remove_stopwords(words(text), stopwords)
+
+    return TfidfClassifier(config.tfidf_features, config.tfidf_classifier, ngram_max=config.tfidf_ngrams, c=config.tfidf_c,
+                           tokenize=features, seed=config.seed)
+
+
+def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
+    """Fit TF-IDF + a linear classifier as ``config`` says, write its run directory, and return the summary."""
+    config.validate()
+    set_seed(config.seed)
+    splits, names = load_splits(config, log)
+    log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test)} test")
+    labels = build_label_vocab(splits.train, names["train"])
+    y_train = encode_labels(labels, splits.train, names["train"])
+    y_dev = encode_labels(labels, splits.dev, names["dev"])
+    y_test = encode_labels(labels, splits.test, names["test"]) if splits.test else None
+    stopwords = load_stopwords(config.stopwords) if config.tfidf_features == "word" else frozenset()
+    model = build_tfidf(config, stopwords=stopwords)
+    start = time.perf_counter()
+    log(f"tfidf: {config.tfidf_features} 1-{config.tfidf_ngrams}-grams + {config.tfidf_classifier} (C={config.tfidf_c}), fitting on {len(y_train)} texts")
+    model.fit([e.text for e in splits.train], y_train)
+    seconds = time.perf_counter() - start
+    dev_accuracy = float((model.predict([e.text for e in splits.dev]) == np.asarray(y_dev)).mean())
+    log(f"tfidf: {len(model.vectorizer.vocabulary_)} features, fitted in {seconds:.1f}s; dev accuracy {dev_accuracy:.4f}")
+
+    run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
+    run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": "cpu"})
+    labels.save(run.file("labels.json"))
+    vocabulary, arrays = model.state()
+    run.save_json(VOCAB_FILE, {"format": _FORMAT, "vocabulary": vocabulary})
+    run.save_arrays(ARRAYS_FILE, arrays)
+    save_text_tools(run, config, stopwords)
+    append_jsonl(run.file("metrics.jsonl"), {"epoch": 1, "dev_accuracy": round(dev_accuracy, 6), "seconds": round(seconds, 3)})
+    log(f"run directory: {run.path}")
+    test_metrics = None
+    if y_test is not None:
+        test_metrics = classification_metrics(y_test, model.predict([e.text for e in splits.test]), labels.itos)
+    summary = {"run": str(run.path), "best_epoch": 1, "best_dev_accuracy": dev_accuracy, "epochs_run": 1}
+    return write_report(run, summary, test_metrics)
+
+
+class TfidfPredictor:
+    """A trained ``--model tfidf`` run loaded from its directory alone; the same interface as `Predictor`."""
+
+    NEEDS = ("config.json", "labels.json", VOCAB_FILE, ARRAYS_FILE)
+
+    def __init__(self, run_dir: str | Path) -> None:
+        run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
+        self.config = ClassifierConfig.from_dict(run.load_json("config.json"))
+        self.labels = Vocab.load(run.file("labels.json"))
+        saved = run.load_json(VOCAB_FILE)
+        if not isinstance(saved, dict) or saved.get("format") != _FORMAT or not isinstance(saved.get("vocabulary"), dict):
+            raise DataError(f"{run.file(VOCAB_FILE)}: not a TF-IDF vocabulary file (format {_FORMAT!r} expected)")
+        tokenize, stopwords = load_text_tools(run, self.config) if self.config.tfidf_features == "word" else (None, frozenset())
+        self.model = build_tfidf(self.config, tokenize, stopwords)
+        try:
+            self.model.load_state(saved["vocabulary"], run.load_arrays(ARRAYS_FILE))
+        except (ValueError, KeyError) as exc:
+            raise DataError(f"{run.file(ARRAYS_FILE)}: does not match {VOCAB_FILE} ({exc}); train the run again") from None
+        self.run = run
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.labels.itos
+
+    @property
+    def probabilistic(self) -> bool:
+        """True for logistic regression; a LinearSVC's `predict` gives margins instead of probabilities."""
+        return self.model.probabilistic
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """The best label of each text, with its probability (logreg) or its margin over the runner-up (svm)."""
+        if self.probabilistic:
+            probs = self.model.predict_proba(texts)
+            return [(self.label_names[i], float(p[i])) for i, p in zip(probs.argmax(1), probs)]
+        scores = np.sort(self.model.decision_function(texts), axis=1)
+        best = self.model.predict(texts)
+        return [(self.label_names[i], float(s[-1] - s[-2])) for i, s in zip(best, scores)]
+
+    def evaluate(self, examples: Sequence[Example], source: str) -> dict:
+        """Metrics on labelled examples (a label the run never saw is a `DataError`)."""
+        y = encode_labels(self.labels, examples, source)
+        return classification_metrics(y, self.model.predict([e.text for e in examples]), self.label_names)
