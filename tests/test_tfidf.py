@@ -99,8 +99,9 @@ def test_tfidf_errors(tfidf_run, tmp_path):
     shutil.copytree(run, broken)
     (broken / "tfidf.npz").unlink()
     assert_user_error(run_cli("predict", "--run", str(broken), "好"), "tfidf.npz", "missing")
-    (broken / "tfidf.npz").write_bytes(b"not an npz")
-    assert_user_error(run_cli("predict", "--run", str(broken), "好"), "tfidf.npz", "not a readable array file")
+    for damaged in (b"not an npz", (run / "tfidf.npz").read_bytes()[:100]):  # not a zip; a truncated one
+        (broken / "tfidf.npz").write_bytes(damaged)
+        assert_user_error(run_cli("predict", "--run", str(broken), "好"), "tfidf.npz", "not a readable array file")
     assert_user_error(run_cli("--model", "tfidf", "--tfidf-c", "0"), "--tfidf-c must be > 0")
     assert_user_error(run_cli("--model", "tfidf", "--tfidf-classifier", "forest"), "invalid choice", "forest")
     rows = [("好吃", "pos")] * 5

@@ -30,7 +30,13 @@ from data_processor.io import Example, Table, read_table
 from data_processor.messages import Log, log_stderr
 from data_processor.splits import stratified_split
 from data_processor.stopwords import load_stopwords, remove_stopwords
-from data_processor.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer
+from data_processor.token_cache import cache_dir, cached_tokens
+from data_processor.tokenizers import (
+    TOKENIZERS,
+    Tokenizer,
+    get_tokenizer,
+    tokenizer_identity,
+)
 from data_processor.vector_files import VectorFile, open_vectors
 from data_processor.vocab import Vocab
 from data_processor.word_vectors import (
@@ -77,6 +83,9 @@ class ClassifierConfig(RunSettings):
     # text
     tokenizer: str = "jieba"
     user_dict: str | None = None
+    hmm: bool = True  # jieba: guess words missing from its dictionary with its HMM
+    workers: int | None = None  # processes for segmentation (None: every usable core; used for large inputs only)
+    token_cache: str | None = None  # None: $TOKEN_CACHE_DIR or data/cache/tokens; "none": no cache
     stopwords: str = "none"
     backoff: str = "char"  # char: words outside the vocabulary are spelt out as characters; none: they become <unk>
     min_freq: int = 2
@@ -126,6 +135,8 @@ class ClassifierConfig(RunSettings):
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers must be >= 1, got {self.workers}")
         if self.tfidf_c <= 0:
             raise ConfigError(f"--tfidf-c must be > 0, got {self.tfidf_c}")
         if not 0.0 <= self.dropout < 1.0:
@@ -198,8 +209,13 @@ class TextPipeline:
         """Label ids; a label that training never saw is a `DataError` naming its line."""
         return encode_labels(self.labels, examples, source)
 
-    def batches(self, examples: Sequence[Example], source: str, batch_size: int, shuffle: bool = False, seed: int = 0, labelled: bool = True) -> BucketBatcher:
-        ids = self.encode_texts([e.text for e in examples])
+    def batches(self, examples: Sequence[Example], source: str, batch_size: int, shuffle: bool = False, seed: int = 0, labelled: bool = True,
+                tokens: Sequence[list[str]] | None = None) -> BucketBatcher:
+        """Batches of ``examples``; ``tokens``, if given, are their texts already tokenized with stopwords removed."""
+        if tokens is None:
+            ids = self.encode_texts([e.text for e in examples])
+        else:
+            ids = [self.vocab.encode(self.with_backoff(t)) for t in tokens]
         labels = self.encode_labels(examples, source) if labelled else None
         return BucketBatcher(ids, labels, batch_size, pad_id=self.vocab.pad_id, unk_id=self.vocab.unk_id, max_len=self.max_len, shuffle=shuffle, seed=seed)
 
@@ -246,8 +262,13 @@ def prepare_data(config: ClassifierConfig, log: Log = log_stderr) -> PreparedDat
     splits, names = load_splits(config, log)
     log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test)} test")
 
-    tokenize = get_tokenizer(config.tokenizer, user_dict=config.user_dict)
-    train_tokens = [remove_stopwords(tokenize(e.text), stopwords) for e in splits.train]
+    tokenize = get_tokenizer(config.tokenizer, user_dict=config.user_dict, hmm=config.hmm)
+    identity, directory = tokenizer_identity(config.tokenizer, config.user_dict, config.hmm), cache_dir(config.token_cache)
+
+    def tokens(examples: Sequence[Example], name: str) -> list[list[str]]:
+        return cached_tokens([e.text for e in examples], tokenize, identity, stopwords, directory, config.workers, config.progress, name, log)
+
+    train_tokens = tokens(splits.train, "train")
     build_vocab = build_backoff_vocab if config.backoff == "char" else Vocab.build
     vocab = build_vocab(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab)
     labels = build_label_vocab(splits.train, names["train"])
@@ -259,8 +280,8 @@ def prepare_data(config: ClassifierConfig, log: Log = log_stderr) -> PreparedDat
     train_batches = BucketBatcher(train_ids, pipeline.encode_labels(splits.train, names["train"]), config.batch_size,
                                   pad_id=vocab.pad_id, unk_id=vocab.unk_id, max_len=config.max_len, shuffle=True, seed=config.seed)
     eval_batch = config.batch_size * 4
-    dev_batches = pipeline.batches(splits.dev, names["dev"], eval_batch)
-    test_batches = pipeline.batches(splits.test, names["test"], eval_batch) if splits.test else None
+    dev_batches = pipeline.batches(splits.dev, names["dev"], eval_batch, tokens=tokens(splits.dev, "dev"))
+    test_batches = pipeline.batches(splits.test, names["test"], eval_batch, tokens=tokens(splits.test, "test")) if splits.test else None
     return PreparedData(pipeline, train_tokens, train_batches, dev_batches, test_batches)
 
 
@@ -384,7 +405,7 @@ def load_text_tools(run: RunDir, config: ClassifierConfig) -> tuple[Tokenizer, f
     stopwords_file = run.file("stopwords.txt")
     stopwords = frozenset(stopwords_file.read_text(encoding="utf-8").split()) if stopwords_file.is_file() else frozenset()
     user_dict = run.file("user_dict.txt")
-    return get_tokenizer(config.tokenizer, user_dict=str(user_dict) if user_dict.is_file() else None), stopwords
+    return get_tokenizer(config.tokenizer, user_dict=str(user_dict) if user_dict.is_file() else None, hmm=config.hmm), stopwords
 
 
 class Predictor:

@@ -43,7 +43,7 @@ def build_tfidf(config: ClassifierConfig, tokenize: Tokenizer | None = None, sto
     """The unfitted model a config describes; word features use ``tokenize`` (default: the config's tokenizer) minus ``stopwords``."""
     features = None
     if config.tfidf_features == "word":
-        words = tokenize or get_tokenizer(config.tokenizer, user_dict=config.user_dict)
+        words = tokenize or get_tokenizer(config.tokenizer, user_dict=config.user_dict, hmm=config.hmm)
 
         def features(text: str) -> list[str]:
             return remove_stopwords(words(text), stopwords)
