@@ -9,9 +9,11 @@ Prints a table (or, with ``--json``, the same figures as JSON) of:
   and its share of a whole run on a cache hit;
 - training throughput (samples/second) and seconds per epoch of
   ``--model lstm`` with default settings on reviews-zh;
-- the overhead ratio: a real training epoch over the same forward+backward
-  passes on batches built beforehand (pure compute, no data handling);
-- for rnn, gru, lstm and tfidf: test accuracy (of the epoch with the best dev
+- the overhead ratio: a real training epoch (training pass, validation,
+  keeping the best state) over the same forward+backward+update steps on
+  batches built beforehand (pure compute, no data handling); the median of
+  three alternated rounds;
+- for rnn, gru, lstm (default settings, word2vec embedding included) and tfidf: test accuracy (of the epoch with the best dev
   accuracy, as ``run.py`` reports it), and for the RNNs the training time until
   the test accuracy first reached tfidf's;
 - peak resident memory of each measurement (its own process).
@@ -84,16 +86,21 @@ def worker_prepare(quick: bool) -> dict:
 def worker_train(model: str, quick: bool) -> dict:
     """Train one RNN with default settings, scoring the test set after every epoch (outside the timed part)."""
     from train.classifier import fit, predict_proba
-    from train.optim import build_optimizer
+    from train.optim import build_optimizer, build_scheduler
     from train.runtime import resolve_device, set_seed, set_threads
-    from train.text_classification import build_model, resolve_embedding
+    from train.text_classification import (
+        build_embedding,
+        build_model,
+        resolve_embedding,
+    )
 
-    config, _ = resolve_embedding(_config(model, quick))
+    config, vectors = resolve_embedding(_config(model, quick))
     set_seed(config.seed)
     threads = set_threads(config.threads)
     device = resolve_device(config.device)
     data = _prepare(config, quick)
-    net = build_model(config, len(data.pipeline.vocab), len(data.pipeline.labels)).to(device)
+    embedding = build_embedding(config, vectors, data.pipeline.vocab, data.train_tokens, data.pipeline.tokens, log=lambda _: None)
+    net = build_model(config, len(data.pipeline.vocab), len(data.pipeline.labels), embedding.matrix if embedding else None).to(device)
     optimizer = build_optimizer(config.optimizer, net.parameters(), config.lr, config.weight_decay, config.momentum)
     test_labels = data.test.labels.numpy()
     test_by_epoch: list[float] = []
@@ -102,7 +109,7 @@ def worker_train(model: str, quick: bool) -> dict:
         test_by_epoch.append(float((predict_proba(net, data.test, device).argmax(1) == test_labels).mean()))
 
     result = fit(net, data.train, data.dev, optimizer, epochs=config.epochs, device=device, clip=config.clip, patience=config.patience,
-                 on_epoch=score_test, progress=False, log=lambda _: None)
+                 scheduler=build_scheduler(config.schedule, optimizer, config.epochs), on_epoch=score_test, progress=False, log=lambda _: None)
     epochs = [{"epoch": r["epoch"], "seconds": r["seconds"], "dev_accuracy": r["dev_accuracy"], "test_accuracy": t}
               for r, t in zip(result.history, test_by_epoch)]
     seconds = [r["seconds"] for r in result.history]
@@ -113,11 +120,12 @@ def worker_train(model: str, quick: bool) -> dict:
 
 
 def worker_overhead(quick: bool) -> dict:
-    """Real training epochs (`train_epoch`) against the same steps over pre-built tensors, alternated."""
+    """Real training epochs (`fit`: the training pass, validation, keeping the best state) against the same
+    forward+backward+update steps over batches built beforehand, alternated."""
     import torch
     from torch import nn
 
-    from train.classifier import train_epoch
+    from train.classifier import fit
     from train.optim import build_optimizer
     from train.runtime import set_seed, set_threads
     from train.text_classification import build_model, resolve_embedding
@@ -141,7 +149,8 @@ def worker_overhead(quick: bool) -> dict:
     real, pure = [], []
     for _ in range(OVERHEAD_ROUNDS):
         start = time.perf_counter()
-        train_epoch(net, data.train, optimizer, torch.device("cpu"), config.clip)
+        fit(net, data.train, data.dev, optimizer, epochs=1, device=torch.device("cpu"), clip=config.clip, patience=None,
+            progress=False, log=lambda _: None)
         real.append(time.perf_counter() - start)
         start = time.perf_counter()
         pure_compute()
@@ -184,7 +193,7 @@ def run_worker(name: str, quick: bool, env: dict[str, str]) -> dict:
 def collect(quick: bool) -> dict:
     """Every measurement, in an order where caches start cold where that is measured."""
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
-        env = {**os.environ, "TOKEN_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "TOKEN_CACHE_DIR": cache, "EMBEDDING_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
         results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "quick": quick,
                    "segmentation": run_worker("segmentation", quick, env),
                    "prepare_cold": run_worker("prepare", quick, env), "prepare_warm": run_worker("prepare", quick, env),

@@ -15,8 +15,10 @@ the vocabulary count as not covered: the model sees them as ``<unk>``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -126,10 +128,32 @@ def _finish(vocab: Vocab, matrix: np.ndarray, status: np.ndarray, seed: int, sou
     return Embedding(fill_missing(matrix, status, vocab, seed), source, cov, details)
 
 
-def embedding_from_keyed_vectors(kv, vocab: Vocab, seed: int, source: str, log: Log = log_stderr) -> Embedding:
-    """The lookup matrix for ``vocab`` from a gensim KeyedVectors (e.g. vectors just trained)."""
-    matrix, status = lookup(vocab, rows_from_keyed_vectors(kv, wanted_words(vocab)))
-    return _finish(vocab, matrix, status, seed, source, {}, log)
+def embedding_from_training(train: Callable[[], Any], recipe: dict[str, Any], sentences: Sequence[Sequence[str]], vocab: Vocab, seed: int,
+                            source: str, cache_dir: str | None = None, log: Log = log_stderr) -> Embedding:
+    """The lookup matrix for ``vocab`` from vectors that ``train()`` returns (gensim KeyedVectors), through the cache.
+
+    The cache entry is keyed by ``recipe`` (method, dimension, window, epochs,
+    seed...), the training ``sentences`` and the vocabulary, so a second run
+    with the same data and settings does not train again.
+    """
+    digest = embedding_cache.tokens_digest(vocab.itos)
+    sentences_digest = hashlib.sha256("\n".join("\t".join(s) for s in sentences).encode("utf-8", "surrogatepass")).hexdigest()
+    expected = {**recipe, "sentences": sentences_digest, "vocab": digest, "vocab_size": len(vocab)}
+    key = hashlib.sha256(json.dumps(expected, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+    path = embedding_cache.cache_dir(cache_dir) / f"trained-{recipe.get('method', 'vectors')}-{key}.npz"
+    cached = embedding_cache.load(path, expected)
+    if isinstance(cached, tuple):
+        matrix, status, _ = cached
+        log(f"embedding: {source}: rows for {len(vocab)} tokens from the cache {path}")
+    else:
+        if cached != "none yet":
+            log(f"embedding: cache {path} is {cached}; training again")
+        matrix, status = lookup(vocab, rows_from_keyed_vectors(train(), wanted_words(vocab)))
+        try:
+            embedding_cache.save(path, matrix, status, expected)
+        except OSError as exc:
+            log(f"embedding: could not write the cache {path} ({exc}); the next run trains again")
+    return _finish(vocab, matrix, status, seed, source, {"cache": str(path), "from_cache": isinstance(cached, tuple)}, log)
 
 
 def embedding_from_file(vectors: VectorFile, vocab: Vocab, seed: int, cache_dir: str | None = None, log: Log = log_stderr) -> Embedding:

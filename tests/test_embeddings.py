@@ -18,7 +18,7 @@ from data_processor.embeddings import (
     MISSING,
     SUBWORD,
     embedding_from_file,
-    embedding_from_keyed_vectors,
+    embedding_from_training,
     lookup,
 )
 from data_processor.errors import DataError
@@ -283,16 +283,28 @@ def test_binary_file_with_a_wrong_header_is_an_error(tmp_path):
         read_rows(open_vectors(tmp_path / "count.bin"), {"好"})
 
 
-def test_trained_vectors_are_seeded_and_fill_the_matrix():
+def test_trained_vectors_are_seeded_fill_the_matrix_and_are_cached(tmp_path):
     sentences = SENTENCES * 20
     a = train_word_vectors(sentences, "word2vec", dim=8, epochs=2, seed=5)
     b = train_word_vectors(sentences, "word2vec", dim=8, epochs=2, seed=5)
     assert np.array_equal(a.vectors, b.vectors)
     vocab = vocab_of()
-    emb = embedding_from_keyed_vectors(a, vocab, seed=0, source="test", log=Log())
+    calls = []
+
+    def train():
+        calls.append(1)
+        return a
+
+    recipe = {"method": "word2vec", "dim": 8, "seed": 5}
+    emb = embedding_from_training(train, recipe, sentences, vocab, seed=0, source="test", cache_dir=str(tmp_path), log=Log())
     assert emb.coverage["token_coverage"] == 1.0
     for word in ("好", "Banana"):
         assert np.array_equal(emb.matrix[vocab[word]], a[word])
+    again = embedding_from_training(train, recipe, sentences, vocab, seed=0, source="test", cache_dir=str(tmp_path), log=Log())
+    assert len(calls) == 1 and np.array_equal(again.matrix, emb.matrix)  # the second time from the cache
+    embedding_from_training(train, {**recipe, "seed": 6}, sentences, vocab, seed=0, source="test", cache_dir=str(tmp_path), log=Log())
+    embedding_from_training(train, recipe, sentences[:-1], vocab, seed=0, source="test", cache_dir=str(tmp_path), log=Log())
+    assert len(calls) == 3  # another recipe or other sentences train again
 
     ft = train_word_vectors(sentences, "fasttext", dim=8, epochs=2, seed=5, min_count=30)
     matrix, status = lookup(vocab, emb_module.rows_from_keyed_vectors(ft, emb_module.wanted_words(vocab)))

@@ -11,7 +11,7 @@ import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from data_processor.datasets import LabelledSplits, load_classification_dataset
 from data_processor.embeddings import (
     Embedding,
     embedding_from_file,
-    embedding_from_keyed_vectors,
+    embedding_from_training,
 )
 from data_processor.errors import ConfigError, DataError, where
 from data_processor.io import Example, Table, read_table
@@ -93,14 +93,14 @@ class ClassifierConfig(RunSettings):
     max_len: int = 150
     # model
     embed_dim: int | None = None  # None: DEFAULT_EMBED_DIM, or the dimension of the --embedding vectors file
-    hidden_size: int = 128
+    hidden_size: int = 256
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.5
     pooling: str = "max"
     freeze_embedding: bool = False
     # embedding: random, word2vec, fasttext (trained on the training texts) or a vectors file
-    embedding: str = "random"
+    embedding: str = "word2vec"
     vectors_corpus: str | None = None  # unlabelled corpora (names or files, comma-separated) added to word2vec/fasttext training
     embedding_window: int = DEFAULT_WINDOW
     embedding_epochs: int = DEFAULT_EPOCHS
@@ -111,9 +111,9 @@ class ClassifierConfig(RunSettings):
     lr: float | None = None
     weight_decay: float = 0.0
     momentum: float = 0.9
-    schedule: str = "none"
+    schedule: str = "cosine"
     clip: float = 5.0
-    epochs: int = 8
+    epochs: int = 4
     batch_size: int = 64
     patience: int = 3
     # --model tfidf
@@ -372,11 +372,17 @@ def build_embedding(config: ClassifierConfig, vectors: VectorFile | None, vocab:
         sentences += extra
         names.append(corpus)
     dim = config.embed_dim or DEFAULT_EMBED_DIM
-    log(f"embedding: training {config.embedding} ({dim}-d, window {config.embedding_window}, {config.embedding_epochs} epochs, "
-        f"min count {config.embedding_min_count}) on {len(sentences)} texts, {sum(map(len, sentences))} tokens")
-    kv = train_word_vectors(sentences, config.embedding, dim, config.embedding_window, config.embedding_epochs,
-                            config.embedding_min_count, config.seed)
-    return embedding_from_keyed_vectors(kv, vocab, config.seed, f"{config.embedding} trained on {' + '.join(names)}", log)
+    recipe = {"method": config.embedding, "dim": dim, "window": config.embedding_window, "epochs": config.embedding_epochs,
+              "min_count": config.embedding_min_count, "seed": config.seed}
+
+    def train() -> Any:
+        log(f"embedding: training {config.embedding} ({dim}-d, window {config.embedding_window}, {config.embedding_epochs} epochs, "
+            f"min count {config.embedding_min_count}) on {len(sentences)} texts, {sum(map(len, sentences))} tokens")
+        return train_word_vectors(sentences, config.embedding, dim, config.embedding_window, config.embedding_epochs,
+                                  config.embedding_min_count, config.seed)
+
+    return embedding_from_training(train, recipe, sentences, vocab, config.seed, f"{config.embedding} trained on {' + '.join(names)}",
+                                   config.embedding_cache, log)
 
 
 def build_model(config: ClassifierConfig, vocab_size: int, num_classes: int, embedding_weights: np.ndarray | None = None) -> RNNClassifier:
