@@ -114,9 +114,9 @@ def test_real_dinosaur_names_learned_by_numpy_rnn(tmp_path, shared_file):
 
 @pytest.mark.parametrize("keep", ["best", "last"])
 def test_keep_decides_which_weights_are_saved(tmp_path, keep):
-    write_names(tmp_path / "names.txt", n=200)
+    write_names(tmp_path / "names.txt", n=60)  # few names: validation loss turns up in epoch 5 (2.065 -> 2.138 with numpy 2.4)
     summary = train_tiny(tmp_path / "names.txt", tmp_path / "runs", keep, cell="numpy-rnn", lines=True, hidden_size=24, batch_size=2,
-                         seq_len=10, epochs=4, lr=0.5, keep=keep)
+                         seq_len=10, epochs=5, lr=0.5, keep=keep)
     run = tmp_path / "runs" / keep
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     corpus = load_char_corpus(str(tmp_path / "names.txt"), line_oriented=True)

@@ -124,7 +124,7 @@ def test_bad_vectors_files_exit_2(data, tmp_path, capsys, content, extra, fragme
 
 
 def test_option_mistakes_exit_2(data, tmp_path, capsys):
-    code, _, err = main(capsys, "--train", str(data["train"]), "--vectors-corpus", "peoples-daily", *TINY)
+    code, _, err = main(capsys, "--train", str(data["train"]), "--embedding", "random", "--vectors-corpus", "peoples-daily", *TINY)
     assert code == 2 and "--vectors-corpus" in err and "--embedding word2vec or fasttext" in err
     code, _, err = main(capsys, "vectors", "--corpus", str(tmp_path / "none.txt"), "--out", str(tmp_path / "v.txt"))
     assert code == 2 and "none.txt: neither a corpus name" in err
