@@ -7,6 +7,8 @@ until ``--size-mb`` megabytes of UTF-8. Measured, each once on the same input:
 
 - jieba in one process (the tokenizer of ``--tokenizer jieba``);
 - jieba over every usable core (`tokenize_all`: forked workers, order kept);
+  each of ``--rounds`` parallel timings between two single-process ones,
+  the speed-up being the median of the rounds' ratios;
 - the token cache on a hit (the second run of the same command);
 - rjieba (``--tokenizer rjieba``, jieba's Rust port), when installed.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -55,16 +58,28 @@ def timed(fn):
     return result, time.perf_counter() - start
 
 
-def measure(size_mb: float = 5.0) -> dict:
-    """Characters per second of each way to segment ``size_mb`` MB, and speed-ups over jieba in one process."""
+def measure(size_mb: float = 5.0, rounds: int = 3) -> dict:
+    """Characters per second of each way to segment ``size_mb`` MB, and speed-ups over jieba in one process.
+
+    Each of ``rounds`` timings of jieba over all cores sits between two
+    timings of jieba in one process; the parallel speed-up is the median of
+    each round's ratio (to the mean of its two neighbours), the seconds are medians.
+    """
     texts = real_text(size_mb)
     chars = sum(map(len, texts))
     jieba = get_tokenizer("jieba")
     jieba("预热")  # load the dictionary outside the timings
     serial, t_serial = timed(lambda: tokenize_all(texts, jieba, workers=1, progress=False))
-    parallel, t_parallel = timed(lambda: tokenize_all(texts, jieba, workers=usable_cores(), progress=False, min_chars=0))
-    assert parallel == serial, "parallel jieba gave other tokens"
-    seconds = {"jieba, 1 process": t_serial, f"jieba, {usable_cores()} processes": t_parallel}
+    serial_times, parallel_times, ratios = [t_serial], [], []
+    for _ in range(rounds):  # each parallel run between two serial ones, so a slow spell on a shared machine hits both
+        parallel, t_parallel = timed(lambda: tokenize_all(texts, jieba, workers=usable_cores(), progress=False, min_chars=0))
+        assert parallel == serial, "parallel jieba gave other tokens"
+        again, t_serial = timed(lambda: tokenize_all(texts, jieba, workers=1, progress=False))
+        assert again == serial, "jieba is not deterministic"
+        ratios.append((serial_times[-1] + t_serial) / 2 / t_parallel)
+        serial_times.append(t_serial)
+        parallel_times.append(t_parallel)
+    seconds = {"jieba, 1 process": statistics.median(serial_times), f"jieba, {usable_cores()} processes": statistics.median(parallel_times)}
     with tempfile.TemporaryDirectory() as cache:
         quiet = dict(directory=Path(cache), workers=1, progress=False, log=lambda _: None)
         cached_tokens(texts, jieba, "jieba", **quiet)
@@ -81,16 +96,19 @@ def measure(size_mb: float = 5.0) -> dict:
         assert fast == [jieba_no_hmm(t) for t in texts], "rjieba differs from jieba without HMM"
     per_second = {name: chars / s for name, s in seconds.items()}
     base = per_second["jieba, 1 process"]
+    speedup = {name: v / base for name, v in per_second.items() if name != "jieba, 1 process"}
+    speedup[f"jieba, {usable_cores()} processes"] = statistics.median(ratios)  # steadier than a ratio of medians
     return {"megabytes": size_mb, "texts": len(texts), "characters": chars, "seconds": seconds, "chars_per_second": per_second,
-            "speedup": {name: v / base for name, v in per_second.items() if name != "jieba, 1 process"}}
+            "speedup": speedup, "parallel_speedup_per_round": ratios}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=float, default=5.0, help="megabytes of UTF-8 text to segment")
+    parser.add_argument("--rounds", type=int, default=3, help="timings of parallel jieba, each between two of single-process jieba (medians reported)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
-    result = measure(args.size_mb)
+    result = measure(args.size_mb, args.rounds)
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -128,6 +129,27 @@ def _finish(vocab: Vocab, matrix: np.ndarray, status: np.ndarray, seed: int, sou
     return Embedding(fill_missing(matrix, status, vocab, seed), source, cov, details)
 
 
+def _through_cache(path: Path, expected: dict[str, Any], build: Callable[[], tuple[np.ndarray, np.ndarray, dict[str, Any]]],
+                   what: str, redo: str, log: Log) -> tuple[np.ndarray, np.ndarray, dict[str, Any], bool]:
+    """``(matrix, status, meta, from_cache)``: the cache entry at ``path`` when it matches ``expected``, else ``build()``'s, then saved.
+
+    A missing, stale or unreadable entry is rebuilt; one that cannot be
+    written is reported (the next run ``redo``es the work) and skipped.
+    """
+    cached = embedding_cache.load(path, expected)
+    if isinstance(cached, tuple):
+        log(f"embedding: {what} from the cache {path}")
+        return (*cached, True)
+    if cached != "none yet":
+        log(f"embedding: cache {path} is {cached}; building it again")
+    matrix, status, meta = build()
+    try:
+        embedding_cache.save(path, matrix, status, meta)
+    except OSError as exc:
+        log(f"embedding: could not write the cache {path} ({exc}); the next run {redo} again")
+    return matrix, status, meta, False
+
+
 def embedding_from_training(train: Callable[[], Any], recipe: dict[str, Any], sentences: Sequence[Sequence[str]], vocab: Vocab, seed: int,
                             source: str, cache_dir: str | None = None, log: Log = log_stderr) -> Embedding:
     """The lookup matrix for ``vocab`` from vectors that ``train()`` returns (gensim KeyedVectors), through the cache.
@@ -141,19 +163,12 @@ def embedding_from_training(train: Callable[[], Any], recipe: dict[str, Any], se
     expected = {**recipe, "sentences": sentences_digest, "vocab": digest, "vocab_size": len(vocab)}
     key = hashlib.sha256(json.dumps(expected, sort_keys=True).encode("utf-8")).hexdigest()[:20]
     path = embedding_cache.cache_dir(cache_dir) / f"trained-{recipe.get('method', 'vectors')}-{key}.npz"
-    cached = embedding_cache.load(path, expected)
-    if isinstance(cached, tuple):
-        matrix, status, _ = cached
-        log(f"embedding: {source}: rows for {len(vocab)} tokens from the cache {path}")
-    else:
-        if cached != "none yet":
-            log(f"embedding: cache {path} is {cached}; training again")
-        matrix, status = lookup(vocab, rows_from_keyed_vectors(train(), wanted_words(vocab)))
-        try:
-            embedding_cache.save(path, matrix, status, expected)
-        except OSError as exc:
-            log(f"embedding: could not write the cache {path} ({exc}); the next run trains again")
-    return _finish(vocab, matrix, status, seed, source, {"cache": str(path), "from_cache": isinstance(cached, tuple)}, log)
+
+    def build() -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        return (*lookup(vocab, rows_from_keyed_vectors(train(), wanted_words(vocab))), expected)
+
+    matrix, status, _, from_cache = _through_cache(path, expected, build, f"{source}: rows for {len(vocab)} tokens", "trains", log)
+    return _finish(vocab, matrix, status, seed, source, {"cache": str(path), "from_cache": from_cache}, log)
 
 
 def embedding_from_file(vectors: VectorFile, vocab: Vocab, seed: int, cache_dir: str | None = None, log: Log = log_stderr) -> Embedding:
@@ -167,22 +182,15 @@ def embedding_from_file(vectors: VectorFile, vocab: Vocab, seed: int, cache_dir:
     path = embedding_cache.cache_file(directory, vectors.path, digest)
     expected = {**embedding_cache.file_signature(vectors.path), "vocab": digest, "vocab_size": len(vocab),
                 "format": vectors.format, "dim": vectors.dim}
-    cached = embedding_cache.load(path, expected)
     source = f"{vectors.path} ({vectors.format}, {vectors.dim}-d)"
-    if isinstance(cached, tuple):
-        matrix, status, meta = cached
-        log(f"embedding: rows for {len(vocab)} tokens from the cache {path}")
-    else:
-        if cached != "none yet":
-            log(f"embedding: cache {path} is {cached}; rebuilding it")
+
+    def build() -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         log(f"embedding: scanning {vectors.path} for {len(vocab)} vocabulary tokens...")
         found = read_rows(vectors, wanted_words(vocab))
-        matrix, status = lookup(vocab, found)
         meta = {**expected, "rows_read": found.rows_read, "skipped_rows": found.skipped, "first_skipped": found.first_skipped}
-        try:
-            embedding_cache.save(path, matrix, status, meta)
-        except OSError as exc:
-            log(f"embedding: could not write the cache {path} ({exc}); the next run scans the file again")
+        return (*lookup(vocab, found), meta)
+
+    matrix, status, meta, from_cache = _through_cache(path, expected, build, f"rows for {len(vocab)} tokens", "scans the file", log)
     if meta["skipped_rows"]:
         log(f"WARNING: {vectors.path}: skipped {meta['skipped_rows']} wanted rows with the wrong number of values "
             f"(expected {vectors.dim}) or non-finite numbers (first at {meta['first_skipped']})")
@@ -190,5 +198,5 @@ def embedding_from_file(vectors: VectorFile, vocab: Vocab, seed: int, cache_dir:
         log(f"WARNING: {vectors.path}: the header announces {vectors.count} rows but the file has {meta['rows_read']}")
     details = {"file": str(vectors.path), "format": vectors.format, "rows_read": meta["rows_read"],
                "skipped_rows": meta["skipped_rows"], "first_skipped": meta["first_skipped"],
-               "cache": str(path), "from_cache": isinstance(cached, tuple)}
+               "cache": str(path), "from_cache": from_cache}
     return _finish(vocab, matrix, status, seed, source, details, log)

@@ -19,6 +19,7 @@ from data_processor.tokenizers import Tokenizer
 
 PARALLEL_MIN_CHARS = 500_000  # below this (about 7,000 reviews), starting workers costs more than it saves
 CHUNK_TEXTS = 500  # texts per task: small enough for a smooth progress bar and balanced workers
+TOKEN_SEP, TEXT_SEP = "\x1f", "\x1e"  # ASCII unit and record separators: a worker's chunk travels as one string
 
 _worker_tokenize: Tokenizer | None = None  # set in the parent just before forking; inherited by the workers
 
@@ -28,9 +29,25 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _tokenize_chunk(texts: list[str]) -> list[list[str]]:
+def _tokenize_chunk(texts: list[str]) -> str | list[list[str]]:
+    """Tokens of ``texts``, joined into one string when no token holds a separator (else the lists).
+
+    One string pickles and unpickles many times faster than thousands of
+    small ones, and the parent that unpickles shares the cores with the workers.
+    """
     assert _worker_tokenize is not None, "worker started without a tokenizer"
-    return [_worker_tokenize(t) for t in texts]
+    tokens = [_worker_tokenize(t) for t in texts]
+    glued = "".join(map("".join, tokens))
+    if TOKEN_SEP in glued or TEXT_SEP in glued or not all(map(all, tokens)):
+        return tokens  # a separator inside a token, or an empty token: splitting would not give the tokens back
+    return TEXT_SEP.join(map(TOKEN_SEP.join, tokens))
+
+
+def _split_chunk(chunk: str | list[list[str]]) -> list[list[str]]:
+    """Undo `_tokenize_chunk`'s joining."""
+    if isinstance(chunk, list):
+        return chunk
+    return [text.split(TOKEN_SEP) if text else [] for text in chunk.split(TEXT_SEP)]
 
 
 def tokenize_all(texts: Sequence[str], tokenize: Tokenizer, workers: int | None = None, progress: bool = True,
@@ -60,9 +77,9 @@ def tokenize_all(texts: Sequence[str], tokenize: Tokenizer, workers: int | None 
     _worker_tokenize = tokenize
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for tokens in pool.imap(_tokenize_chunk, chunks):
-                out.extend(tokens)
-                bar.update(len(tokens))
+            for chunk, tokens in zip(chunks, pool.imap(_tokenize_chunk, chunks)):
+                out.extend(_split_chunk(tokens))
+                bar.update(len(chunk))
     finally:
         _worker_tokenize = None
         bar.close()

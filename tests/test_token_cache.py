@@ -92,6 +92,19 @@ def test_parallel_jieba_gives_exactly_the_single_process_tokens(reviews):
     assert parallel == serial and len(serial) == len(reviews)
 
 
+
+def test_parallel_keeps_tokens_that_hold_the_separators_and_empty_texts():
+    # Workers send a chunk back as one joined string; tokens that would not survive the join go back as lists.
+    texts = ["a\x1fb c", "", "plain words here", "x\x1ey"] * 300 + ["only plain text"] * 600
+
+    def tokenize(text: str) -> list[str]:
+        return text.split(" ") if text else []
+
+    serial = tokenize_all(texts, tokenize, workers=1, progress=False)
+    parallel = tokenize_all(texts, tokenize, workers=2, progress=False, min_chars=0)
+    assert parallel == serial
+    assert parallel[0] == ["a\x1fb", "c"] and parallel[1] == [] and parallel[3] == ["x\x1ey"]
+
 def test_rjieba_is_jieba_without_hmm_on_real_reviews(reviews):
     pytest.importorskip("rjieba", reason="rjieba is optional (pip install rjieba==0.2.2)")
     rjieba = get_tokenizer("rjieba")
