@@ -57,8 +57,8 @@ def write_vectors(path: Path, lines: int, dim: int, seed: int) -> None:
 def child(vectors: str, cache: str, vocab_file: str) -> None:
     """One timed build in this fresh process; prints a JSON line."""
     sys.path.insert(0, str(ROOT))
-    from data_processor.embeddings import embedding_from_file
-    from data_processor.vector_files import open_vectors
+    from data_processor.vectors.files import open_vectors
+    from data_processor.vectors.lookup import embedding_from_file
     from data_processor.vocab import Vocab
 
     vocab = Vocab.load(vocab_file)

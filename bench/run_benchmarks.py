@@ -54,14 +54,14 @@ def peak_rss_mb() -> float:
 
 
 def _config(model: str, quick: bool):
-    from train.text_classification import ClassifierConfig
+    from train.classify.settings import ClassifierConfig
 
     return ClassifierConfig(model=model, progress=False, runs_dir=tempfile.mkdtemp(prefix="bench-runs-"),
                             epochs=3 if quick else ClassifierConfig.epochs)
 
 
 def _prepare(config, quick: bool):
-    from train.text_classification import prepare_data
+    from train.classify.text_pipeline import prepare_data
 
     data = prepare_data(config, log=lambda _: None)
     if quick:  # a random sample of the training rows (the built-in split lists one class first)
@@ -85,14 +85,11 @@ def worker_prepare(quick: bool) -> dict:
 
 def worker_train(model: str, quick: bool) -> dict:
     """Train one RNN with default settings, scoring the test set after every epoch (outside the timed part)."""
-    from train.classifier import fit, predict_proba
-    from train.optim import build_optimizer, build_scheduler
-    from train.runtime import resolve_device, set_seed, set_threads
-    from train.text_classification import (
-        build_embedding,
-        build_model,
-        resolve_embedding,
-    )
+    from train.classify.embedding import build_embedding, resolve_embedding
+    from train.classify.fit import fit, predict_proba
+    from train.classify.rnn import build_model
+    from train.common.optim import build_optimizer, build_scheduler
+    from train.common.runtime import resolve_device, set_seed, set_threads
 
     config, vectors = resolve_embedding(_config(model, quick))
     set_seed(config.seed)
@@ -125,10 +122,11 @@ def worker_overhead(quick: bool) -> dict:
     import torch
     from torch import nn
 
-    from train.classifier import fit
-    from train.optim import build_optimizer
-    from train.runtime import set_seed, set_threads
-    from train.text_classification import build_model, resolve_embedding
+    from train.classify.embedding import resolve_embedding
+    from train.classify.fit import fit
+    from train.classify.rnn import build_model
+    from train.common.optim import build_optimizer
+    from train.common.runtime import set_seed, set_threads
 
     config, _ = resolve_embedding(_config("lstm", quick))
     set_seed(config.seed)
@@ -161,7 +159,7 @@ def worker_overhead(quick: bool) -> dict:
 
 def worker_tfidf(quick: bool) -> dict:
     """The built-in TF-IDF baseline with default settings."""
-    from train.tfidf_classification import train_tfidf
+    from train.classify.tfidf import train_tfidf
 
     config = _config("tfidf", quick)
     start = time.perf_counter()

@@ -1,65 +1,12 @@
-"""RNN text classifier: embedding -> (bi)RNN/GRU/LSTM over padded batches, padding kept out -> pooling -> linear."""
+"""RNN text classifier: a `TextEncoder` (embedding -> (bi)RNN/GRU/LSTM, padding kept out) -> pooling -> linear."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-POOLINGS = ("last", "max", "mean")
-EMBED_INIT = 0.1  # random embeddings start uniform in [-EMBED_INIT, EMBED_INIT]
-
-
-def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each row of ``x`` ``[B, T, D]`` within its first ``lengths[b]`` steps; padding stays at the end.
-
-    Applying it twice gives ``x`` back.
-    """
-    steps = torch.arange(x.size(1), device=x.device).unsqueeze(0)
-    lengths = lengths.to(x.device).unsqueeze(1)
-    index = torch.where(steps < lengths, lengths - 1 - steps, steps)
-    return x.gather(1, index.unsqueeze(-1).expand_as(x))
-
-
-class RecurrentStack(nn.Module):
-    """Stacked (bi)directional RNN/GRU/LSTM layers run on padded batches whose padding never reaches a real step.
-
-    The forward direction reads each row left to right, so the padding after
-    a row's end cannot affect its real steps. The backward direction reads
-    each row reversed within its length (`reverse_within_lengths`), so its
-    padding also comes last. The outputs at real steps are those of packed
-    sequences, yet each direction is one call on a dense batch, which lets
-    PyTorch use its fused CPU kernels (oneDNN for LSTM): about twice as fast
-    in training as packing, whose backward pass runs step by step.
-    Outputs at padded steps are meaningless; callers mask them.
-    """
-
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, dropout: float) -> None:
-        super().__init__()
-        kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
-        directions = 2 if bidirectional else 1
-        self.layers = nn.ModuleList(
-            nn.ModuleList(CELLS[cell](input_size if i == 0 else hidden_size * directions, hidden_size, batch_first=True, **kwargs)
-                          for _ in range(directions))
-            for i in range(num_layers)
-        )
-        self.bidirectional = bidirectional
-        self.between_layers = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Outputs ``[B, T, hidden * directions]`` for inputs ``[B, T, D]`` with true lengths ``[B]``.
-
-        At step ``t`` of row ``b`` the backward half holds the state after
-        reading steps ``lengths[b]-1`` down to ``t``, as `nn.LSTM` would.
-        """
-        for i, layer in enumerate(self.layers):
-            if i > 0:
-                x = self.between_layers(x)
-            outputs = [layer[0](x)[0]]
-            if self.bidirectional:
-                outputs.append(reverse_within_lengths(layer[1](reverse_within_lengths(x, lengths))[0], lengths))
-            x = torch.cat(outputs, dim=2) if self.bidirectional else outputs[0]
-        return x
+from models.choices import POOLINGS
+from models.encoder import TextEncoder
 
 
 class RNNClassifier(nn.Module):
@@ -87,34 +34,25 @@ class RNNClassifier(nn.Module):
         freeze_embedding: bool = False,
     ) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
-        self.cell, self.pooling = cell, pooling
-        if embedding_weights is not None:
-            if tuple(embedding_weights.shape) != (vocab_size, embed_dim):
-                raise ValueError(f"embedding_weights has shape {tuple(embedding_weights.shape)}, expected {(vocab_size, embed_dim)}")
-            self.embedding = nn.Embedding.from_pretrained(embedding_weights.float(), freeze=freeze_embedding, padding_idx=padding_idx)
-        else:
-            self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
-            # Small initial vectors (instead of N(0, 1)): Adam's steps are about lr in size, so word vectors
-            # that start small can move far, relative to their scale, in the few updates a rare word gets.
-            with torch.no_grad():
-                nn.init.uniform_(self.embedding.weight, -EMBED_INIT, EMBED_INIT)
-                self.embedding.weight[padding_idx].zero_()
-            self.embedding.weight.requires_grad_(not freeze_embedding)
-        self.rnn = RecurrentStack(cell, embed_dim, hidden_size, num_layers, bidirectional, dropout)
+        self.pooling = pooling
+        self.encoder = TextEncoder(vocab_size, cell, embed_dim, hidden_size, num_layers, bidirectional, dropout, padding_idx,
+                                   embedding_weights, freeze_embedding)
         self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+        self.output = nn.Linear(self.encoder.output_size, num_classes)
+
+    @property
+    def cell(self) -> str:
+        return self.encoder.cell
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, num_classes]`` for token ids ``[B, T]`` with true lengths ``[B]``."""
         lengths = lengths.to(tokens.device)
-        outputs = self.rnn(self.dropout(self.embedding(tokens)), lengths)
+        outputs = self.encoder(tokens, lengths)
         if self.pooling == "last":
             last = outputs[torch.arange(len(lengths), device=tokens.device), lengths - 1]
-            if self.rnn.bidirectional:  # the backward direction ends at step 0
+            if self.encoder.bidirectional:  # the backward direction ends at step 0
                 half = outputs.size(2) // 2
                 last = torch.cat([last[:, :half], outputs[:, 0, half:]], dim=1)
             pooled = last
@@ -125,3 +63,9 @@ class RNNClassifier(nn.Module):
             else:
                 pooled = outputs.masked_fill(~mask, 0.0).sum(dim=1) / lengths.unsqueeze(1).to(outputs.dtype)
         return self.output(self.dropout(pooled))
+
+
+def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A classifier state_dict saved before the encoder became its own module (keys ``embedding.*``, ``rnn.*``), with today's keys."""
+    moved = ("embedding.", "rnn.")
+    return {f"encoder.{k}" if k.startswith(moved) else k: v for k, v in state.items()}

@@ -7,7 +7,8 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from train.language_model import CharLMConfig, train_char_lm
+from train.charlm.pipeline import train_char_lm
+from train.charlm.settings import CharLMConfig
 
 MEMO_LINES = ["the quick brown fox", "jumps over the lazy dog", "hello world again", "one two three four"]
 

@@ -19,9 +19,10 @@ from tests.char_lm_helpers import (
     write_names,
     write_sentences,
 )
-from train.language_model import CharLMConfig
-from train.lm_fit import evaluate
-from train.lm_trainers import NumpyLMTrainer, load_numpy_model
+from train.charlm.fit import evaluate
+from train.charlm.settings import CharLMConfig
+from train.charlm.trainers import NumpyLMTrainer, load_numpy_model
+from train.common.rundir import RunDir
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -69,7 +70,7 @@ def test_numpy_rnn_with_sgd_learns_names(tmp_path):
     assert summary["best_val_loss"] < 0.6 * entropy
     config = json.loads((tmp_path / "runs" / "np" / "config.json").read_text(encoding="utf-8"))
     assert (config["optimizer"], config["lr"], config["embed_dim"], config["lines"]) == ("sgd", 0.01, 0, True)
-    model = load_numpy_model(tmp_path / "runs" / "np" / "model.npz")
+    model = load_numpy_model(RunDir(tmp_path / "runs" / "np"))
     assert (model.vocab_size, model.hidden_size) == (config["vocab_size"], 32)
 
 
@@ -120,7 +121,7 @@ def test_keep_decides_which_weights_are_saved(tmp_path, keep):
     run = tmp_path / "runs" / keep
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     corpus = load_char_corpus(str(tmp_path / "names.txt"), line_oriented=True)
-    trainer = NumpyLMTrainer(load_numpy_model(run / "model.npz"), "sgd", 0.01, 5.0)
+    trainer = NumpyLMTrainer(load_numpy_model(RunDir(run)), "sgd", 0.01, 5.0)
     saved = evaluate(trainer, corpus.val_ids, 2, 10)
     best = min(r["val_loss"] for r in records)
     assert records[-1]["val_loss"] > best + 0.01  # this run's last epoch is not its best, so the two choices differ

@@ -2,12 +2,8 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from models.classifier import (
-    CELLS,
-    RecurrentStack,
-    RNNClassifier,
-    reverse_within_lengths,
-)
+from models.classifier import RNNClassifier
+from models.encoder import CELLS, RecurrentStack, reverse_within_lengths
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
@@ -55,9 +51,9 @@ def test_recurrent_stack_equals_torch_bidirectional_rnn_on_packed_sequences(cell
 def test_pretrained_embeddings_can_be_frozen():
     weights = torch.randn(10, 4)
     model = RNNClassifier(10, 2, embed_dim=4, hidden_size=3, embedding_weights=weights, freeze_embedding=True)
-    assert torch.equal(model.embedding.weight, weights) and not model.embedding.weight.requires_grad
+    assert torch.equal(model.encoder.embedding.weight, weights) and not model.encoder.embedding.weight.requires_grad
     tuned = RNNClassifier(10, 2, embed_dim=4, hidden_size=3, embedding_weights=weights)
-    assert tuned.embedding.weight.requires_grad
+    assert tuned.encoder.embedding.weight.requires_grad
     with pytest.raises(ValueError, match="expected"):
         RNNClassifier(10, 2, embed_dim=5, hidden_size=3, embedding_weights=weights)
 

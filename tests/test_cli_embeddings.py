@@ -13,7 +13,7 @@ import torch
 from gensim.models import KeyedVectors
 
 import run
-from data_processor.embedding_cache import CACHE_ENV
+from data_processor.vectors.cache import CACHE_ENV
 from tests.conftest import run_cli
 
 POSITIVE, NEGATIVE, COMMON = "好 很好 喜欢 满意 不错 推荐".split(), "差 很差 失望 退货 垃圾 糟糕".split(), "这个 东西 我 的 了 是 Rare".split()
@@ -77,7 +77,7 @@ def test_pretrain_then_train_with_the_file(data, tmp_path, cache_in_tmp, capsys)
 
     # frozen: the trained model still holds the file's rows exactly, and zeros for <pad>
     vocab = json.loads((run_dir / "vocab.json").read_text(encoding="utf-8"))["itos"]
-    weight = torch.load(run_dir / "model.pt", weights_only=True)["embedding.weight"].numpy()
+    weight = torch.load(run_dir / "model.pt", weights_only=True)["encoder.embedding.weight"].numpy()
     for i, token in enumerate(vocab):
         if token in kv.key_to_index:
             assert np.array_equal(weight[i], kv[token]), token

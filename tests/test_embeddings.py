@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from gensim.models import FastText, KeyedVectors, Word2Vec
 
-from data_processor import embedding_cache
-from data_processor import embeddings as emb_module
-from data_processor.embeddings import (
+from data_processor.errors import DataError
+from data_processor.vectors import cache as embedding_cache
+from data_processor.vectors import lookup as emb_module
+from data_processor.vectors.files import open_vectors, read_rows
+from data_processor.vectors.lookup import (
     EXACT,
     LOWER,
     MISSING,
@@ -21,10 +23,8 @@ from data_processor.embeddings import (
     embedding_from_training,
     lookup,
 )
-from data_processor.errors import DataError
-from data_processor.vector_files import open_vectors, read_rows
+from data_processor.vectors.training import corpus_sentences, train_word_vectors
 from data_processor.vocab import Vocab
-from data_processor.word_vectors import corpus_sentences, train_word_vectors
 
 DIM = 6
 SENTENCES = [["好", "很好", "Apple", "退货"], ["很好", "退货", "缺失"], ["好", "Banana", "缺失"]]

@@ -11,7 +11,11 @@ import pytest
 from data_processor.errors import ConfigError, DataError
 from models.sampling import greedy_id, next_distribution
 from tests.char_lm_helpers import MEMO_LINES, train_tiny, write_memo, write_sentences
-from train.generation import CharGenerator, continuation_scores, evaluate_continuations
+from train.charlm.generation import (
+    CharGenerator,
+    continuation_scores,
+    evaluate_continuations,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""models.numpy_cells: BPTT against finite differences and PyTorch autograd; weight copies both ways."""
+"""models.numpy_ref.cells: BPTT against finite differences and PyTorch autograd; weight copies both ways."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.numpy_cells import (
+from models.numpy_ref.cells import (
     CELLS,
     GRU,
     LSTM,
@@ -15,7 +15,7 @@ from models.numpy_cells import (
     from_torch,
     to_torch,
 )
-from train.gradient_check import compare_with_torch, numerical_gradient
+from train.lessons.gradient_check import compare_with_torch, numerical_gradient
 
 TOL = 1e-8
 T, B, I, H = 4, 3, 3, 4

@@ -10,14 +10,14 @@ import pytest
 
 import run
 from tests.conftest import run_cli
-from train.binary_addition import (
+from train.lessons.binary_addition import (
     exhaustive_accuracy,
     from_bits,
     to_bits,
     train_binary_addition,
 )
-from train.seq2seq_demo import PAIRS, Letters, train_seq2seq
-from train.srn_demo import srn_demo
+from train.lessons.seq2seq_demo import PAIRS, Letters, train_seq2seq
+from train.lessons.srn_demo import srn_demo
 
 
 def _tables(text: str) -> dict[str, list[list[list[float]]]]:
@@ -115,7 +115,7 @@ def test_check_gradients_command_end_to_end() -> None:
 
 
 def test_check_gradients_exits_1_when_a_gradient_is_wrong(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    from models.numpy_cells import LSTM
+    from models.numpy_ref.cells import LSTM
 
     original = LSTM._step_backward
 

@@ -1,4 +1,4 @@
-"""models.numpy_layers: every backward pass against finite differences and against PyTorch autograd."""
+"""models.numpy_ref.layers: every backward pass against finite differences and against PyTorch autograd."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.numpy_layers import (
+from models.numpy_ref.layers import (
     CrossEntropyLoss,
     Linear,
     LogSoftmax,
@@ -16,7 +16,7 @@ from models.numpy_layers import (
     Softmax,
     Tanh,
 )
-from train.gradient_check import numerical_gradient
+from train.lessons.gradient_check import numerical_gradient
 
 TOL = 1e-8
 

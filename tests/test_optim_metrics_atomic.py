@@ -3,8 +3,8 @@ import torch
 
 from data_processor.atomic import append_jsonl, atomic_path, write_json
 from data_processor.errors import ConfigError
-from train.metrics import classification_metrics, format_confusion
-from train.optim import DEFAULT_LR, OPTIMIZERS, build_optimizer, build_scheduler
+from train.common.metrics import classification_metrics, format_confusion
+from train.common.optim import DEFAULT_LR, OPTIMIZERS, build_optimizer, build_scheduler
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)

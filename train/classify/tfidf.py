@@ -21,19 +21,12 @@ from data_processor.stopwords import load_stopwords, remove_stopwords
 from data_processor.tokenizers import Tokenizer, get_tokenizer
 from data_processor.vocab import Vocab
 from models.tfidf import TfidfClassifier
-from train.checkpoint import RunDir
-from train.metrics import classification_metrics
-from train.runtime import set_seed
-from train.text_classification import (
-    RUN_KIND,
-    ClassifierConfig,
-    build_label_vocab,
-    encode_labels,
-    load_splits,
-    load_text_tools,
-    save_text_tools,
-    write_report,
-)
+from train.classify.data import build_label_vocab, encode_labels, load_splits
+from train.classify.run_files import load_text_tools, save_text_tools, write_report
+from train.classify.settings import RUN_KIND, ClassifierConfig
+from train.common.metrics import classification_metrics
+from train.common.rundir import RunDir
+from train.common.runtime import set_seed
 
 VOCAB_FILE, ARRAYS_FILE = "tfidf_vocab.json", "tfidf.npz"
 _FORMAT = "rnn-toolkit-tfidf/1"

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from data_processor.atomic import atomic_path
 from data_processor.corpora import (
-    CORPORA,
     corpus_path,
     peoples_daily_sentences,
     read_text,
@@ -24,6 +23,9 @@ from data_processor.errors import ConfigError, DataError
 from data_processor.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords, remove_stopwords
 from data_processor.tokenizers import get_tokenizer
+
+if TYPE_CHECKING:
+    from data_processor.vectors.settings import VectorsSettings
 
 METHODS = ("word2vec", "fasttext")
 DEFAULT_DIM, DEFAULT_WINDOW, DEFAULT_EPOCHS, DEFAULT_MIN_COUNT = 128, 5, 5, 1
@@ -91,23 +93,17 @@ def save_word2vec_text(kv, path: str | Path) -> None:
         kv.save_word2vec_format(str(tmp), binary=False)
 
 
-def pretrain_vectors(corpora: Sequence[str], out: str | Path, method: str = "word2vec", tokenizer: str = "jieba",
-                     user_dict: str | None = None, stopwords: str = "none", dim: int = DEFAULT_DIM, window: int = DEFAULT_WINDOW,
-                     epochs: int = DEFAULT_EPOCHS, min_count: int = DEFAULT_MIN_COUNT, seed: int = 42, log: Log = log_stderr):
-    """Tokenize ``corpora`` as a classifier would, train vectors on them and save them to ``out``; returns the KeyedVectors."""
-    tokenize = get_tokenizer(tokenizer, user_dict=user_dict)
-    drop = load_stopwords(stopwords)
+def pretrain_vectors(settings: "VectorsSettings", log: Log = log_stderr):
+    """Tokenize the settings' corpora as a classifier would, train vectors on them and save them; returns the KeyedVectors."""
+    s = settings
+    tokenize = get_tokenizer(s.tokenizer, user_dict=s.user_dict)
+    drop = load_stopwords(s.stopwords)
     sentences: list[list[str]] = []
-    for name in corpora:
+    for name in s.corpus or ():
         part = corpus_sentences(name, lambda text: remove_stopwords(tokenize(text), drop))
-        log(f"corpus {name}: {len(part)} lines, {sum(map(len, part))} tokens ({tokenizer})")
+        log(f"corpus {name}: {len(part)} lines, {sum(map(len, part))} tokens ({s.tokenizer})")
         sentences += part
-    log(f"training {method} vectors: {dim}-d, window {window}, {epochs} epochs, min count {min_count}, seed {seed}")
-    kv = train_word_vectors(sentences, method, dim, window, epochs, min_count, seed)
-    save_word2vec_text(kv, out)
+    log(f"training {s.method} vectors: {s.embed_dim}-d, window {s.window}, {s.epochs} epochs, min count {s.min_count}, seed {s.seed}")
+    kv = train_word_vectors(sentences, s.method, s.embed_dim, s.window, s.epochs, s.min_count, s.seed)
+    save_word2vec_text(kv, s.out)
     return kv
-
-
-def known_corpora() -> str:
-    """The named corpora, for help texts."""
-    return ", ".join(CORPORA)

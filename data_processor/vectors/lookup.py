@@ -5,7 +5,7 @@ lower-cased form, else (FastText sources only) a vector built from its
 character n-grams. Tokens not found get a small random vector, normal with
 the standard deviation of the found vectors' values (of the first 5,000 found;
 0.1 when none is found), drawn from the run's seed; ``<pad>`` is zeros. Matrices read from a file are
-cached (see `data_processor.embedding_cache`).
+cached (see `data_processor.vectors.cache`).
 
 Coverage counts vocabulary tokens other than the specials (``<pad>``,
 ``<unk>``), and the share of training-token occurrences covered: occurrences
@@ -23,9 +23,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from data_processor import embedding_cache
 from data_processor.messages import Log, log_stderr
-from data_processor.vector_files import (
+from data_processor.vectors import cache as embedding_cache
+from data_processor.vectors.files import (
     FoundRows,
     VectorFile,
     read_rows,

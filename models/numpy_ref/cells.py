@@ -26,7 +26,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from models.numpy_layers import Grads, sigmoid
+from models.numpy_ref.layers import Grads, sigmoid
 
 State = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
 States = tuple[np.ndarray, ...]

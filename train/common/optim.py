@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterable
-
-import torch
+from typing import TYPE_CHECKING, Iterable
 
 from data_processor.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 # A sensible learning rate for each optimizer, used when --lr is not given.
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 2e-3, "adamw": 2e-3, "adagrad": 0.05, "rmsprop": 1e-3}
@@ -22,6 +23,8 @@ def build_optimizer(
     momentum: float = 0.9,
 ) -> torch.optim.Optimizer:
     """Create optimizer ``name`` (``sgd|momentum|adam|adamw|adagrad|rmsprop``) over the trainable ``params``."""
+    import torch  # here, not at the top: settings and --help read this module's names without paying for torch
+
     if name not in DEFAULT_LR:
         raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     lr = DEFAULT_LR[name] if lr is None else lr
@@ -46,6 +49,8 @@ def build_optimizer(
 def build_scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int):
     """A learning-rate schedule stepped once per epoch: ``none``, ``step`` (halve every third of the
     run), ``cosine`` (to zero over ``epochs``) or ``plateau`` (halve when validation accuracy stalls)."""
+    import torch
+
     if name == "none":
         return None
     if name == "step":

@@ -11,13 +11,15 @@ import json
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from data_processor.atomic import atomic_path, write_json
 from data_processor.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT = "model.pt"
 
@@ -49,33 +51,44 @@ class RunDir:
         if config.get("kind") != kind:
             raise DataError(f"{run.path}: this is a {config.get('kind', 'unknown')!r} run, not a {kind!r} run")
         for name in needs:
-            if not (run.path / name).is_file():
-                raise DataError(f"{run.path / name}: missing from the run directory; the run is incomplete, train it again")
+            run.require(name)
         return run
 
     def file(self, name: str) -> Path:
+        """The path of ``name`` in the run directory (which may not exist yet)."""
         return self.path / name
 
-    def save_json(self, name: str, obj: Any) -> None:
-        write_json(self.path / name, obj)
-
-    def load_json(self, name: str) -> Any:
+    def require(self, name: str) -> Path:
+        """The path of ``name``, which must exist: a `DataError` saying the run is incomplete otherwise."""
         path = self.path / name
         if not path.is_file():
             raise DataError(f"{path}: missing from the run directory; the run is incomplete, train it again")
+        return path
+
+    def save_json(self, name: str, obj: Any) -> None:
+        """Write ``obj`` as JSON to ``name``, atomically."""
+        write_json(self.path / name, obj)
+
+    def load_json(self, name: str) -> Any:
+        """The JSON in ``name``; a `DataError` if it is missing or not JSON."""
+        path = self.require(name)
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"{path}: not valid JSON ({exc})") from None
 
     def save_state_dict(self, state: dict[str, torch.Tensor], name: str = CHECKPOINT) -> None:
+        """Write tensors (a ``state_dict``) to ``name``, atomically."""
+        import torch  # here, not at the top: runs of the TF-IDF model and --help never need torch
+
         with atomic_path(self.path / name) as tmp:
             torch.save(state, tmp)
 
     def load_state_dict(self, name: str = CHECKPOINT) -> dict[str, torch.Tensor]:
-        path = self.path / name
-        if not path.is_file():
-            raise DataError(f"{path}: missing from the run directory; the run is incomplete, train it again")
+        """Tensors written by `save_state_dict`, loaded with ``weights_only=True`` (never runs code)."""
+        import torch
+
+        path = self.require(name)
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a damaged file
@@ -88,9 +101,7 @@ class RunDir:
 
     def load_arrays(self, name: str) -> dict[str, np.ndarray]:
         """Read arrays written by `save_arrays` (``allow_pickle=False``: never runs code)."""
-        path = self.path / name
-        if not path.is_file():
-            raise DataError(f"{path}: missing from the run directory; the run is incomplete, train it again")
+        path = self.require(name)
         try:
             with np.load(path, allow_pickle=False) as data:
                 return {k: data[k] for k in data.files}

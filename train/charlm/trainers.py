@@ -8,7 +8,6 @@ it (truncated backpropagation through time).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -16,17 +15,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from data_processor.atomic import atomic_path
 from data_processor.errors import DataError
 from models.char_lm import CharLM, State, detach_state
-from models.numpy_rnn import PARAM_NAMES, SGD, Adagrad, NumpyCharRNN, clip_gradients
-from train.checkpoint import RunDir
+from models.numpy_ref.char_rnn import (
+    PARAM_NAMES,
+    SGD,
+    Adagrad,
+    NumpyCharRNN,
+    clip_gradients,
+)
+from train.common.rundir import RunDir
 
 NUMPY_CHECKPOINT = "model.npz"
 
 
 class LMTrainer(Protocol):
-    """What `train.lm_fit` needs from a backend."""
+    """What `train.charlm.fit` needs from a backend."""
 
     def train_step(self, inputs: np.ndarray, targets: np.ndarray, state: Any) -> tuple[float, Any]:
         """Update the model on one chunk; (summed loss in nats, state after the chunk, detached)."""
@@ -102,22 +106,13 @@ class NumpyLMTrainer:
 
     def save(self, run: RunDir) -> None:
         """Write the model's arrays to the run's ``model.npz`` (atomically)."""
-        save_arrays(run.file(NUMPY_CHECKPOINT), self.model.params)
+        run.save_arrays(NUMPY_CHECKPOINT, self.model.params)
 
 
-def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write numpy arrays as an ``.npz`` file, atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
-def load_numpy_model(path: str | Path) -> NumpyCharRNN:
-    """A `NumpyCharRNN` from an ``.npz`` written by `save_arrays` (arrays only: no pickled objects are read)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: missing from the run directory; the run is incomplete, train it again")
+def load_numpy_model(run: RunDir) -> NumpyCharRNN:
+    """The `NumpyCharRNN` of a run's ``model.npz`` (arrays only: no pickled objects are read)."""
+    arrays = run.load_arrays(NUMPY_CHECKPOINT)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return NumpyCharRNN.from_arrays({name: data[name] for name in data.files if name in PARAM_NAMES})
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{path}: not a numpy char-RNN checkpoint ({exc})") from None
+        return NumpyCharRNN.from_arrays({name: arrays[name] for name in arrays if name in PARAM_NAMES})
+    except ValueError as exc:
+        raise DataError(f"{run.file(NUMPY_CHECKPOINT)}: not a numpy char-RNN checkpoint ({exc})") from None

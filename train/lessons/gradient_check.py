@@ -1,7 +1,7 @@
 """Proof that the numpy BPTT is right: compare it with PyTorch autograd, and with finite differences.
 
 `compare_with_torch` builds a float64 ``torch.nn.RNN``/``LSTM``/``GRU`` with
-random weights, copies it into the numpy cell of `models.numpy_cells`, runs
+random weights, copies it into the numpy cell of `models.numpy_ref.cells`, runs
 both on the same random batch, initial state and upstream gradient, and
 compares the outputs and every gradient. ``python run.py check-gradients``
 prints the result with `format_table`.
@@ -14,8 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-CELL_NAMES = ("rnn", "gru", "lstm")
-TOLERANCE = 1e-8
+from train.lessons.settings import CELL_NAMES, TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ def compare_with_torch(cell: str, seed: int = 0, steps: int = 5, batch: int = 3,
     """Outputs and gradients (inputs, initial state, every parameter) of the numpy ``cell`` against autograd."""
     import torch
 
-    from models.numpy_cells import from_torch
+    from models.numpy_ref.cells import from_torch
 
     if cell not in CELL_NAMES:
         raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELL_NAMES)}")

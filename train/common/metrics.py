@@ -1,19 +1,19 @@
-"""Classification metrics from scikit-learn."""
+"""Classification metrics from scikit-learn (imported when first used: predicting needs no metrics)."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from sklearn.metrics import (
-    accuracy_score,
-    classification_report,
-    confusion_matrix,
-    f1_score,
-)
-
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]) -> dict:
     """Accuracy, macro-F1, a per-class report (text), the confusion matrix (rows: true, columns: predicted) and the label names."""
+    from sklearn.metrics import (
+        accuracy_score,
+        classification_report,
+        confusion_matrix,
+        f1_score,
+    )
+
     labels = list(range(len(label_names)))
     return {
         "labels": list(label_names),

@@ -2,8 +2,8 @@
 
 Each step reads one bit of each operand, least significant first, and writes
 one bit of the sum, so the hidden state has to learn the carry. The model is
-`models.numpy_cells.RNN` with a sigmoid hidden layer, then a
-`models.numpy_layers.Linear` read-out to two logits per step (bit 0 or 1)
+`models.numpy_ref.cells.RNN` with a sigmoid hidden layer, then a
+`models.numpy_ref.layers.Linear` read-out to two logits per step (bit 0 or 1)
 and `CrossEntropyLoss`; training is plain minibatch SGD. Operands are below
 ``2**(bits-1)``, so every sum fits in ``bits`` bits.
 """
@@ -17,11 +17,12 @@ from typing import Callable
 import numpy as np
 
 from data_processor.errors import ConfigError
-from models.numpy_cells import RNN
-from models.numpy_layers import CrossEntropyLoss, Linear
+from models.numpy_ref.cells import RNN
+from models.numpy_ref.layers import CrossEntropyLoss, Linear
+from train.lessons.settings import BinaryAdditionSettings
 
 Log = Callable[[str], None]
-ITERATIONS = 3000
+ITERATIONS = BinaryAdditionSettings.iterations
 
 
 def to_bits(numbers: np.ndarray, bits: int) -> np.ndarray:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import random
-from dataclasses import dataclass
-from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from data_processor.errors import ConfigError
-
-DEVICES = ("auto", "cpu", "cuda")
+from data_processor.parallel_tokenize import usable_cores
+from data_processor.settings import DEVICES
 
 
 def set_seed(seed: int) -> None:
@@ -37,26 +33,8 @@ def resolve_device(name: str) -> torch.device:
 def set_threads(threads: int | None) -> int:
     """Use ``threads`` intra-op threads (default: one per available core). Returns the number set."""
     if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = usable_cores()
     if threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
     return threads
-
-
-@dataclass
-class RunSettings:
-    """The settings every training run shares: seed, device, threads, where the run goes, progress bars."""
-
-    seed: int = 42
-    device: str = "auto"
-    threads: int | None = None
-    runs_dir: str = "runs"
-    run_name: str | None = None
-    progress: bool = True
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]):
-        """Build the config from a mapping (parsed arguments, a saved config.json), ignoring keys it has no field for."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in fields})

@@ -25,12 +25,19 @@ from data_processor.corpora import sha256_of
 from data_processor.errors import ConfigError, DataError
 from data_processor.vocab import EOS, Vocab
 from models.char_lm import CharLM, State
-from models.numpy_rnn import NumpyCharRNN
+from models.numpy_ref.char_rnn import NumpyCharRNN
 from models.sampling import greedy_id, sample_id
-from train.checkpoint import RunDir
-from train.language_model import NUMPY_CELL, RUN_KIND, CharLMConfig, build_char_lm
-from train.lm_trainers import NUMPY_CHECKPOINT, load_numpy_model
-from train.runtime import resolve_device
+from train.charlm.pipeline import build_char_lm
+from train.charlm.settings import (
+    NUMPY_CELL,
+    RUN_KIND,
+    CharLMConfig,
+    EvalSettings,
+    SampleSettings,
+)
+from train.charlm.trainers import load_numpy_model
+from train.common.rundir import RunDir
+from train.common.runtime import resolve_device
 
 Feed = Callable[[Sequence[int], object], tuple[np.ndarray, object]]
 
@@ -68,7 +75,7 @@ class CharGenerator:
         self.corpus_file, self.corpus_sha256 = raw.get("corpus_file"), raw.get("corpus_sha256")
         self.vocab = Vocab.load(self.run.file("vocab.json"))
         if self.config.cell == NUMPY_CELL:
-            self.feed = numpy_feed(load_numpy_model(self.run.file(NUMPY_CHECKPOINT)))
+            self.feed = numpy_feed(load_numpy_model(self.run))
         else:
             torch_device = resolve_device(device)
             model = build_char_lm(self.config, len(self.vocab))
@@ -96,17 +103,15 @@ class CharGenerator:
             raise ConfigError("this corpus has no newline to start from: give a --prime")
         return ids
 
-    def samples(self, prime: str = "", count: int = 1, length: int = 500, seed: int = 42, temperature: float = 1.0, top_k: int = 0) -> list[str]:
+    def samples(self, prime: str = SampleSettings.prime, count: int = SampleSettings.count, length: int = SampleSettings.length,
+                seed: int = SampleSettings.seed, temperature: float = SampleSettings.temperature, top_k: int = SampleSettings.top_k) -> list[str]:
         """``count`` texts, each the prime and up to ``length`` sampled characters (line corpora stop at ``<eos>``).
 
         The same seed gives the same texts. ``top_k`` > 0 samples among the k
         most probable characters only.
         """
-        if temperature <= 0:
-            raise ConfigError(f"--temperature must be > 0, got {temperature}")
-        for name, value, least in (("length", length, 1), ("count", count, 1), ("top-k", top_k, 0)):
-            if value < least:
-                raise ConfigError(f"--{name} must be >= {least}, got {value}")
+        SampleSettings(run=str(self.run.path), prime=prime, temperature=temperature, top_k=top_k, length=length, count=count,
+                       seed=seed).check()
         prime_ids = self.encode_prime(prime)
         rng = np.random.default_rng(seed)
         return [self._sample(prime, prime_ids, length, rng, temperature, top_k) for _ in range(count)]
@@ -176,8 +181,8 @@ def evaluate_continuations(
     test: str | None = None,
     gold: str | None = None,
     output: str | None = None,
-    count: int = 100,
-    max_chars: int = 100,
+    count: int = EvalSettings.count,
+    max_chars: int = EvalSettings.max_chars,
 ) -> ContinuationEval:
     """Predict the continuation of each prefix greedily and score it against the gold continuation.
 

@@ -17,11 +17,12 @@ from torch import nn
 
 from data_processor.errors import ConfigError
 from models.seq2seq import Seq2Seq
-from train.runtime import set_seed, set_threads
+from train.common.runtime import set_seed, set_threads
+from train.lessons.settings import Seq2SeqSettings
 
 PAIRS = (("man", "women"), ("black", "white"), ("king", "queen"), ("girl", "boy"), ("up", "down"), ("high", "low"))
 PAD, START, END = "<pad>", "<s>", "</s>"
-EPOCHS = 200
+EPOCHS = Seq2SeqSettings.epochs
 Log = Callable[[str], None]
 
 

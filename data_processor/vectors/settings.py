@@ -1,0 +1,34 @@
+"""The settings of ``run.py vectors`` (train word vectors on a corpus), declared once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from data_processor.corpora import CORPORA
+from data_processor.settings import Settings, option
+from data_processor.tokenizers import TOKENIZERS
+from data_processor.vectors.training import (
+    DEFAULT_DIM,
+    DEFAULT_EPOCHS,
+    DEFAULT_MIN_COUNT,
+    DEFAULT_WINDOW,
+    METHODS,
+)
+
+
+@dataclass
+class VectorsSettings(Settings):
+    """Which corpora, how to tokenize them, and the word2vec/FastText recipe."""
+
+    corpus: list[str] | None = option(None, f"a corpus name ({', '.join(CORPORA)}) or a UTF-8 text file, one text per line; "
+                                      "repeat to combine", required=True)
+    out: str = option("", "the vectors file to write", required=True)
+    method: str = option("word2vec", "fasttext also learns character n-grams", choices=METHODS)
+    tokenizer: str = option("jieba", "use the tokenizer the classifier will use", choices=TOKENIZERS)
+    user_dict: str | None = option(None, "jieba user dictionary")
+    stopwords: str = option("none", "stopwords to drop, as for train")
+    embed_dim: int = option(DEFAULT_DIM, "vector size", at_least=1)
+    window: int = option(DEFAULT_WINDOW, "context window", at_least=1)
+    epochs: int = option(DEFAULT_EPOCHS, "passes over the corpus", at_least=1)
+    min_count: int = option(DEFAULT_MIN_COUNT, "ignore words seen fewer times", at_least=1)
+    seed: int = option(42, "the same seed gives the same vectors")

@@ -1,0 +1,1 @@
+"""Character-level language models: training (torch and numpy backends), sampling and continuation scoring."""

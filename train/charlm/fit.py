@@ -1,0 +1,111 @@
+"""Fit a character model by truncated BPTT through the shared epoch loop: chunks, validation loss, time budget."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from data_processor.char_stream import (
+    consecutive_chunks,
+    consecutive_steps,
+    random_chunks,
+    random_steps,
+)
+from data_processor.messages import Log, log_stderr
+from train.charlm.trainers import LMTrainer
+from train.common.loop import run_epochs
+
+
+@dataclass
+class LMFitResult:
+    """Per-epoch records, the best validation loss (nats per character) and whether the time budget ended the run."""
+
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    out_of_time: bool = False
+
+
+def evaluate(trainer: LMTrainer, ids: np.ndarray, batch: int, seq_len: int) -> float:
+    """Mean cross-entropy in nats per character over a stream, reading it in consecutive chunks with the state carried."""
+    total, count, state = 0.0, 0, None
+    for inputs, targets in consecutive_chunks(ids, batch, seq_len):
+        loss, state = trainer.eval_loss(inputs, targets, state)
+        total += loss
+        count += targets.size
+    return total / count
+
+
+class ChunkTrainer:
+    """Chunks of a character stream as the steps of an epoch, validation loss per character: an `EpochTrainer`.
+
+    ``consecutive`` chunking carries the hidden state from chunk to chunk
+    (reset each epoch, whose lanes start at a random offset below
+    ``seq_len``); ``random`` chunking starts every chunk from zeros.
+    """
+
+    unit = "chunk"
+
+    def __init__(self, trainer: LMTrainer, train_ids: np.ndarray, val_ids: np.ndarray, batch_size: int, seq_len: int,
+                 chunking: str, seed: int) -> None:
+        self.trainer, self.train_ids, self.val_ids = trainer, train_ids, val_ids
+        self.batch_size, self.seq_len, self.chunking = batch_size, seq_len, chunking
+        self.rng = np.random.default_rng(seed)
+        self.state: Any = None
+
+    def epoch_steps(self, epoch: int) -> tuple[Iterable[tuple[np.ndarray, np.ndarray]], int]:
+        ids, batch, seq_len = self.train_ids, self.batch_size, self.seq_len
+        self.state = None
+        if self.chunking == "consecutive":
+            offset = int(self.rng.integers(0, seq_len)) if len(ids) > 2 * seq_len + 1 else 0
+            return consecutive_chunks(ids, batch, seq_len, offset), consecutive_steps(len(ids), batch, seq_len, offset)
+        return random_chunks(ids, batch, seq_len, self.rng), random_steps(len(ids), batch, seq_len)
+
+    def train_step(self, chunk: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
+        inputs, targets = chunk
+        loss, self.state = self.trainer.train_step(inputs, targets, self.state if self.chunking == "consecutive" else None)
+        return {"loss": loss, "count": targets.size}
+
+    def train_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        loss = sums["loss"] / sums["count"]
+        return {"train_loss": round(loss, 6), "train_perplexity": round(math.exp(loss), 4), "chars": int(sums["count"])}
+
+    def validate(self) -> dict[str, float]:
+        loss = evaluate(self.trainer, self.val_ids, self.batch_size, self.seq_len)
+        return {"val_loss": round(loss, 6), "val_perplexity": round(math.exp(loss), 4)}
+
+    def describe(self, r: dict) -> str:
+        return (f"train {r['train_loss']:.4f} nats/char (ppl {r['train_perplexity']:.2f})  "
+                f"val {r['val_loss']:.4f} (ppl {r['val_perplexity']:.2f})")
+
+    def learning_rate(self) -> float:
+        return self.trainer.learning_rate()
+
+
+def fit_language_model(
+    trainer: LMTrainer,
+    train_ids: np.ndarray,
+    val_ids: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    seq_len: int,
+    chunking: str = "consecutive",
+    seed: int = 0,
+    time_budget_s: float | None = None,
+    on_epoch: Callable[[dict, bool], None] | None = None,
+    progress: bool = True,
+    log: Log = log_stderr,
+) -> LMFitResult:
+    """Train for ``epochs`` passes over ``train_ids`` (or until ``time_budget_s`` runs out), scoring ``val_ids`` after each.
+
+    ``on_epoch(record, improved)`` runs after each epoch; an epoch cut short
+    by the time budget is still scored and recorded, marked ``partial``.
+    """
+    chunks = ChunkTrainer(trainer, train_ids, val_ids, batch_size, seq_len, chunking, seed)
+    loop = run_epochs(chunks, epochs, monitor="val_loss", higher_is_better=False, time_budget_s=time_budget_s, on_epoch=on_epoch,
+                      progress=progress, log=log)
+    return LMFitResult(loop.history, loop.best_epoch, loop.best_score, loop.out_of_time)

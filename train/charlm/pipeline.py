@@ -1,0 +1,94 @@
+"""The character-generation pipeline: corpus -> character ids -> model -> run directory.
+
+`train_char_lm` is what ``python run.py generate train`` calls. The run
+directory holds ``config.json`` (kind ``char-lm``), ``vocab.json``, the
+weights with the best validation loss, or the last epoch's with
+``keep="last"`` (``model.pt``, a state_dict, for torch cells; ``model.npz``
+for the numpy char-RNN), ``metrics.jsonl`` (loss in nats per character and
+perplexity per epoch), ``curves.png`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from data_processor.atomic import append_jsonl
+from data_processor.char_corpus import CharCorpus, load_char_corpus
+from data_processor.corpora import sha256_of
+from data_processor.errors import DataError
+from data_processor.messages import Log, log_stderr
+from models.char_lm import CharLM
+from models.numpy_ref.char_rnn import NumpyCharRNN
+from train.charlm.fit import fit_language_model
+from train.charlm.settings import RUN_KIND, CharLMConfig
+from train.charlm.trainers import NumpyLMTrainer, TorchLMTrainer
+from train.common.optim import build_optimizer
+from train.common.rundir import RunDir
+from train.common.runtime import resolve_device, set_seed, set_threads
+
+
+def build_char_lm(config: CharLMConfig, vocab_size: int) -> CharLM:
+    """The torch `CharLM` a resolved config describes."""
+    return CharLM(vocab_size, cell=config.cell, embed_dim=config.embed_dim, hidden_size=config.hidden_size,
+                  num_layers=config.num_layers, dropout=config.dropout)
+
+
+def check_corpus_size(corpus: CharCorpus, config: CharLMConfig) -> None:
+    """A `DataError` when the training stream cannot fill one chunk."""
+    if len(corpus.train_ids) - 1 < config.seq_len:
+        raise DataError(f"{corpus.path}: the training part has {len(corpus.train_ids)} symbols, fewer than one chunk of "
+                        f"--seq-len {config.seq_len} + 1; lower --seq-len or use a bigger corpus")
+
+
+def train_char_lm(config: CharLMConfig, log: Log = log_stderr) -> dict:
+    """Train a character model as ``config`` says, write its run directory, and return the summary."""
+    config = config.resolved()
+    set_seed(config.seed)
+    set_threads(config.threads)
+    corpus = load_char_corpus(config.corpus, config.lines, config.val_ratio, config.cache_dir, config.shuffle_seed)
+    check_corpus_size(corpus, config)
+    vocab = corpus.vocab
+    log(f"corpus: {corpus.path}: {len(corpus.train_ids)} training and {len(corpus.val_ids)} held-out symbols, "
+        f"{len(vocab)} in the vocabulary{' (one item per line, <eos> between)' if corpus.line_oriented else ''}")
+
+    trainer: NumpyLMTrainer | TorchLMTrainer
+    if config.backend == "numpy":
+        model = NumpyCharRNN(len(vocab), config.hidden_size, seed=config.seed, dtype=np.float32)  # float32: twice as fast as float64
+        trainer, device = NumpyLMTrainer(model, config.optimizer, config.lr, config.clip), "cpu"
+    else:
+        device = resolve_device(config.device)
+        torch_model = build_char_lm(config, len(vocab)).to(device)
+        optimizer = build_optimizer(config.optimizer, torch_model.parameters(), config.lr, config.weight_decay)
+        trainer = TorchLMTrainer(torch_model, optimizer, config.clip, device)
+        config.lr = optimizer.param_groups[0]["lr"]
+
+    run = RunDir.create(config.runs_dir, config.run_name, prefix=f"{config.cell}-{corpus.path.stem}")
+    run.save_json("config.json", {"kind": RUN_KIND, "backend": config.backend, **config.to_dict(), "device_used": str(device),
+                                  "corpus_file": str(corpus.path.resolve()), "corpus_sha256": sha256_of(corpus.path),
+                                  "vocab_size": len(vocab), "train_symbols": len(corpus.train_ids), "val_symbols": len(corpus.val_ids)})
+    vocab.save(run.file("vocab.json"))
+    log(f"run directory: {run.path}")
+
+    def on_epoch(record: dict, improved: bool) -> None:
+        append_jsonl(run.file("metrics.jsonl"), record)
+        if improved or config.keep == "last":
+            trainer.save(run)
+
+    result = fit_language_model(trainer, corpus.train_ids, corpus.val_ids, epochs=config.epochs, batch_size=config.batch_size,
+                                seq_len=config.seq_len, chunking=config.chunking, seed=config.seed,
+                                time_budget_s=config.time_budget * 60 or None, on_epoch=on_epoch, progress=config.progress, log=log)
+    from train.common.plots import (
+        plot_curves,  # matplotlib is slow to import; sampling and evaluation never plot
+    )
+
+    plot_curves(result.history, run.file("curves.png"), left="train_perplexity", right="val_loss")
+    last = result.history[-1]
+    summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_val_loss": round(result.best_val_loss, 6),
+               "best_val_perplexity": round(math.exp(result.best_val_loss), 4), "final_train_loss": last["train_loss"],
+               "final_train_perplexity": last["train_perplexity"], "epochs_run": len(result.history), "kept": config.keep, "final_val_loss": last["val_loss"],
+               "final_val_perplexity": last["val_perplexity"],
+               "seconds": last["elapsed"], "stopped_by_time_budget": result.out_of_time}
+    run.save_json("summary.json", summary)
+    return summary

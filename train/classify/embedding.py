@@ -1,0 +1,74 @@
+"""The classifier's initial embedding matrix: random, trained with gensim on the training texts, or read from a vectors file."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from data_processor.errors import ConfigError, DataError
+from data_processor.messages import Log, log_stderr
+from data_processor.stopwords import load_stopwords
+from data_processor.vectors.files import VectorFile, open_vectors
+from data_processor.vectors.lookup import (
+    Embedding,
+    embedding_from_file,
+    embedding_from_training,
+)
+from data_processor.vectors.training import corpus_sentences, train_word_vectors
+from data_processor.vocab import Vocab
+from train.classify.settings import DEFAULT_EMBED_DIM, EMBEDDINGS, ClassifierConfig
+
+
+def check_inputs(config: ClassifierConfig) -> None:
+    """The files a config names beyond its data exist and read: the stopword list and the --embedding vectors file."""
+    load_stopwords(config.stopwords)
+    if config.embedding not in EMBEDDINGS and not Path(config.embedding).exists():
+        raise DataError(f"{config.embedding}: no such vectors file; --embedding takes {', '.join(EMBEDDINGS)} or the path of a vectors file")
+
+
+def resolve_embedding(config: ClassifierConfig) -> tuple[ClassifierConfig, VectorFile | None]:
+    """The config with ``embed_dim`` settled, and the vectors file --embedding names (recognised), if it names one.
+
+    The dimension is the vectors file's, else --embed-dim, else `DEFAULT_EMBED_DIM`;
+    an --embed-dim that contradicts the file is a `ConfigError`.
+    """
+    if config.embedding in EMBEDDINGS:
+        return dataclasses.replace(config, embed_dim=config.embed_dim or DEFAULT_EMBED_DIM), None
+    vectors = open_vectors(config.embedding)
+    if config.embed_dim is not None and config.embed_dim != vectors.dim:
+        raise ConfigError(f"--embed-dim {config.embed_dim} does not match {vectors.path}, whose vectors have {vectors.dim} values; "
+                          "leave out --embed-dim: the dimension follows the vectors file")
+    return dataclasses.replace(config, embed_dim=vectors.dim), vectors
+
+
+def build_embedding(config: ClassifierConfig, vectors: VectorFile | None, vocab: Vocab, train_tokens: Sequence[list[str]],
+                    tokens: Callable[[str], list[str]], log: Log = log_stderr) -> Embedding | None:
+    """The embedding matrix --embedding asks for: None for random; vectors trained with gensim; or rows of a vectors file.
+
+    word2vec and fasttext train on ``train_tokens`` (the training texts as the
+    classifier sees them) plus --vectors-corpus, tokenized by ``tokens``.
+    """
+    if vectors is not None:
+        return embedding_from_file(vectors, vocab, config.seed, config.embedding_cache, log)
+    if config.embedding == "random":
+        return None
+    sentences = [t for t in train_tokens if t]
+    names = ["training texts"]
+    for corpus in (c.strip() for c in (config.vectors_corpus or "").split(",") if c.strip()):
+        extra = corpus_sentences(corpus, tokens)
+        log(f"embedding: corpus {corpus}: {len(extra)} lines, {sum(map(len, extra))} tokens")
+        sentences += extra
+        names.append(corpus)
+    dim = config.embed_dim
+    recipe = {"method": config.embedding, "dim": dim, "window": config.embedding_window, "epochs": config.embedding_epochs,
+              "min_count": config.embedding_min_count, "seed": config.seed}
+
+    def train() -> Any:
+        log(f"embedding: training {config.embedding} ({dim}-d, window {config.embedding_window}, {config.embedding_epochs} epochs, "
+            f"min count {config.embedding_min_count}) on {len(sentences)} texts, {sum(map(len, sentences))} tokens")
+        return train_word_vectors(sentences, config.embedding, dim, config.embedding_window, config.embedding_epochs,
+                                  config.embedding_min_count, config.seed)
+
+    return embedding_from_training(train, recipe, sentences, vocab, config.seed, f"{config.embedding} trained on {' + '.join(names)}",
+                                   config.embedding_cache, log)

@@ -1,0 +1,126 @@
+"""Fit and evaluate a classifier on batches, through the shared epoch loop: clipping, early stopping, the best weights kept."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from data_processor.batching import Batch, BucketBatcher
+from data_processor.messages import Log, log_stderr
+from train.common.loop import run_epochs
+
+
+@dataclass
+class FitResult:
+    """Per-epoch records and the epoch whose model scored best on the dev set."""
+
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_dev_accuracy: float = float("-inf")
+    best_state: dict[str, torch.Tensor] | None = None
+
+
+@torch.inference_mode()
+def predict_proba(model: nn.Module, batches: BucketBatcher, device: torch.device) -> np.ndarray:
+    """Class probabilities ``[N, C]`` for every row of ``batches``, in the rows' original order."""
+    model.eval()
+    out: np.ndarray | None = None
+    for batch in batches:
+        probs = torch.softmax(model(batch.tokens.to(device), batch.lengths).float(), dim=1).cpu().numpy()
+        if out is None:
+            out = np.zeros((len(batches.lengths), probs.shape[1]), dtype=np.float32)
+        out[batch.index.numpy()] = probs
+    assert out is not None, "no rows to predict"
+    return out
+
+
+class ClassifierTrainer:
+    """One cross-entropy step per batch (with gradient-norm clipping), and dev loss and accuracy: an `EpochTrainer`."""
+
+    unit = "batch"
+
+    def __init__(self, model: nn.Module, train_batches: Iterable[Batch], dev_batches: BucketBatcher, optimizer: torch.optim.Optimizer,
+                 device: torch.device, clip: float | None) -> None:
+        self.model, self.train_batches, self.dev_batches = model, train_batches, dev_batches
+        self.optimizer, self.device, self.clip = optimizer, device, clip
+        self.loss_fn = nn.CrossEntropyLoss(reduction="sum")
+        self.dev_labels = dev_batches.labels.numpy()
+
+    def epoch_steps(self, epoch: int) -> tuple[Iterable[Batch], int]:
+        self.model.train()
+        return self.train_batches, len(self.train_batches)  # type: ignore[arg-type]
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        batch = batch.to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.model(batch.tokens, batch.lengths)
+        loss = self.loss_fn(logits, batch.labels)
+        (loss / len(batch.labels)).backward()
+        if self.clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        return {"loss": loss.item(), "correct": int((logits.argmax(1) == batch.labels).sum()), "count": len(batch.labels)}
+
+    def train_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        seen = max(sums.get("count", 0), 1)
+        return {"train_loss": round(sums.get("loss", 0.0) / seen, 6), "train_accuracy": round(sums.get("correct", 0) / seen, 6)}
+
+    def validate(self) -> dict[str, float]:
+        probs = predict_proba(self.model, self.dev_batches, self.device)
+        labels = self.dev_labels
+        accuracy = float((probs.argmax(1) == labels).mean())
+        loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+        return {"dev_loss": round(loss, 6), "dev_accuracy": round(accuracy, 6)}
+
+    def describe(self, r: dict) -> str:
+        return f"train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}  dev loss {r['dev_loss']:.4f} acc {r['dev_accuracy']:.4f}"
+
+    def learning_rate(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+
+def fit(
+    model: nn.Module,
+    train_batches: BucketBatcher,
+    dev_batches: BucketBatcher,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    device: torch.device,
+    clip: float | None = 5.0,
+    patience: int | None = 3,
+    scheduler=None,
+    on_epoch: Callable[[dict], None] | None = None,
+    progress: bool = True,
+    log: Log = log_stderr,
+) -> FitResult:
+    """Train for up to ``epochs``, keeping the state with the best dev accuracy.
+
+    Stops early when dev accuracy has not improved for ``patience`` epochs.
+    ``on_epoch`` receives each epoch's record (after the best state is updated).
+    """
+    result = FitResult()
+
+    def keep(record: dict, improved: bool) -> None:
+        if improved:
+            result.best_epoch, result.best_dev_accuracy = record["epoch"], record["dev_accuracy"]
+            result.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        if on_epoch is not None:
+            on_epoch(record)
+
+    def step_schedule(record: dict) -> None:
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(record["dev_accuracy"])
+        elif scheduler is not None:
+            scheduler.step()
+
+    loop = run_epochs(ClassifierTrainer(model, train_batches, dev_batches, optimizer, device, clip), epochs,
+                      monitor="dev_accuracy", higher_is_better=True, patience=patience, on_epoch=keep, after_epoch=step_schedule,
+                      progress=progress, log=log)
+    result.history = loop.history
+    return result

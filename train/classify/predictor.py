@@ -1,0 +1,63 @@
+"""A trained RNN classifier loaded from its run directory alone, for ``predict`` and ``evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from data_processor.errors import DataError
+from data_processor.io import Example
+from data_processor.vocab import Vocab
+from models.classifier import upgrade_state_dict
+from train.classify.fit import predict_proba
+from train.classify.rnn import batch_metrics, build_model
+from train.classify.run_files import load_text_tools
+from train.classify.settings import RUN_KIND, ClassifierConfig, eval_batch_size
+from train.classify.text_pipeline import TextPipeline
+from train.common.rundir import RunDir
+from train.common.runtime import resolve_device
+
+
+class Predictor:
+    """A trained RNN classifier loaded from its run directory alone."""
+
+    probabilistic = True  # `predict` gives probabilities
+
+    NEEDS = ("config.json", "vocab.json", "labels.json", "model.pt")
+
+    def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
+        run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
+        self.config = ClassifierConfig.from_dict(run.load_json("config.json"))
+        tokenize, stopwords = load_text_tools(run, self.config)
+        self.pipeline = TextPipeline(tokenize, stopwords, Vocab.load(run.file("vocab.json")), Vocab.load(run.file("labels.json")),
+                                     self.config.max_len, self.config.backoff)
+        self.device = resolve_device(device)
+        self.model = build_model(self.config, len(self.pipeline.vocab), len(self.pipeline.labels))
+        try:
+            self.model.load_state_dict(upgrade_state_dict(run.load_state_dict()))
+        except RuntimeError as exc:
+            raise DataError(f"{run.file('model.pt')}: does not match the run's config ({str(exc).splitlines()[0]})") from None
+        self.model.to(self.device).eval()
+        self.run = run
+        self.batch_size = eval_batch_size(self.config)
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.pipeline.labels.itos
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities ``[N, C]``, columns in the order of `label_names`."""
+        batches = self.pipeline.batches(texts, self.batch_size)
+        return predict_proba(self.model, batches, self.device)
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """The most probable label of each text, with its probability."""
+        probs = self.predict_proba(texts)
+        return [(self.label_names[i], float(p[i])) for i, p in zip(probs.argmax(1), probs)]
+
+    def evaluate(self, examples: Sequence[Example], source: str) -> dict:
+        """Metrics on labelled examples (a label the run never saw is a `DataError`)."""
+        batches = self.pipeline.labelled_batches(examples, source, self.batch_size)
+        return batch_metrics(self.model, batches, self.pipeline.labels, self.device)

@@ -1,0 +1,82 @@
+"""Train the RNN classifier: data -> embedding -> model -> fit -> run directory and report.
+
+`train_classifier` is what ``python run.py --model lstm`` calls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from data_processor.atomic import append_jsonl
+from data_processor.batching import BucketBatcher
+from data_processor.messages import Log, log_stderr
+from data_processor.vocab import Vocab
+from models.classifier import RNNClassifier
+from train.classify.embedding import build_embedding, check_inputs, resolve_embedding
+from train.classify.fit import fit, predict_proba
+from train.classify.run_files import save_text_tools, write_report
+from train.classify.settings import RUN_KIND, ClassifierConfig
+from train.classify.text_pipeline import prepare_data
+from train.common.metrics import classification_metrics
+from train.common.optim import build_optimizer, build_scheduler
+from train.common.rundir import RunDir
+from train.common.runtime import resolve_device, set_seed, set_threads
+
+
+def build_model(config: ClassifierConfig, vocab_size: int, num_classes: int, embedding_weights: np.ndarray | None = None) -> RNNClassifier:
+    """The `RNNClassifier` a resolved config describes (see `resolve_embedding`), with ``embedding_weights``
+    (``vocab_size x d``) as its initial embedding if given."""
+    if config.embed_dim is None:
+        raise ValueError("resolve the config's embedding dimension first (resolve_embedding)")
+    weights = torch.from_numpy(embedding_weights) if embedding_weights is not None else None
+    return RNNClassifier(vocab_size, num_classes, cell=config.model, embed_dim=config.embed_dim, hidden_size=config.hidden_size,
+                         num_layers=config.num_layers, bidirectional=config.bidirectional, dropout=config.dropout,
+                         pooling=config.pooling, embedding_weights=weights, freeze_embedding=config.freeze_embedding)
+
+
+def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
+    """Train a classifier as ``config`` says, write its run directory, and return the summary."""
+    config.validate()
+    check_inputs(config)
+    config, vectors = resolve_embedding(config)
+    set_seed(config.seed)
+    set_threads(config.threads)
+    device = resolve_device(config.device)
+    data = prepare_data(config, log)
+    pipeline, vocab, labels, stopwords = data.pipeline, data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
+
+    embedding = build_embedding(config, vectors, vocab, data.train_tokens, pipeline.tokens, log)
+    model = build_model(config, len(vocab), len(labels), embedding.matrix if embedding else None).to(device)
+    optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay, config.momentum)
+    scheduler = build_scheduler(config.schedule, optimizer, config.epochs)
+
+    run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
+    run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": str(device)})
+    vocab.save(run.file("vocab.json"))
+    labels.save(run.file("labels.json"))
+    run.save_json("embedding.json", {"embedding": config.embedding, "frozen": config.freeze_embedding,
+                                     **(embedding.record() if embedding else {"source": "random", "dim": config.embed_dim})})
+    save_text_tools(run, config, stopwords)
+    log(f"run directory: {run.path}")
+
+    result = fit(model, data.train, data.dev, optimizer, epochs=config.epochs, device=device, clip=config.clip,
+                 patience=config.patience, scheduler=scheduler, on_epoch=lambda record: append_jsonl(run.file("metrics.jsonl"), record), progress=config.progress, log=log)
+    assert result.best_state is not None
+    run.save_state_dict(result.best_state)
+    model.load_state_dict(result.best_state)
+    from train.common.plots import (
+        plot_curves,  # matplotlib is slow to import: only training draws
+    )
+
+    plot_curves(result.history, run.file("curves.png"))
+
+    summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_dev_accuracy": result.best_dev_accuracy, "epochs_run": len(result.history)}
+    test_metrics = batch_metrics(model, data.test, labels, device) if data.test is not None else None
+    return write_report(run, summary, test_metrics)
+
+
+def batch_metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device: torch.device) -> dict:
+    """Accuracy, macro-F1, report and confusion matrix of ``model`` on labelled ``batches``."""
+    probs = predict_proba(model, batches, device)
+    return classification_metrics(batches.labels.numpy(), probs.argmax(1), labels.itos)

@@ -1,0 +1,149 @@
+"""Every setting of a classification run, declared once: default, type, allowed values and help.
+
+``run.py train`` builds its options from `ClassifierConfig`; a run directory's
+``config.json`` is loaded back through it. No torch here, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from data_processor.char_backoff import BACKOFFS
+from data_processor.errors import ConfigError
+from data_processor.io import FORMATS
+from data_processor.settings import DEVICES, Settings, option
+from data_processor.stopwords import available_lists
+from data_processor.tokenizers import RJIEBA_PIN, TOKENIZERS
+from data_processor.vectors.training import (
+    DEFAULT_EPOCHS,
+    DEFAULT_MIN_COUNT,
+    DEFAULT_WINDOW,
+    METHODS,
+)
+from models.choices import CLASSIFIER_CELLS, POOLINGS, TFIDF_CLASSIFIERS, TFIDF_FEATURES
+from train.common.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
+from train.common.settings import RUN_GROUP, RunSettings
+
+RUN_KIND = "classifier"
+MODELS = (*CLASSIFIER_CELLS, "tfidf")
+EMBEDDINGS = ("random", *METHODS)  # or the path of a vectors file
+DEFAULT_EMBED_DIM = 128  # when --embedding is not a vectors file and --embed-dim is not given
+GROUPS = ("data", "text", "model", "embedding", "optimisation", "tfidf (--model tfidf)", RUN_GROUP)
+TFIDF = GROUPS[5]
+
+
+@dataclass
+class TableSettings(Settings):
+    """How to read a CSV/TSV/JSONL file of texts (and labels): shared by train, predict and evaluate."""
+
+    format: str | None = option(None, "file format (default: from the extension)", choices=FORMATS, group="data")
+    text_col: str | None = option(None, "text column: a name or 0-based index (default: text, review, sentence, content...)", group="data")
+    label_col: str | None = option(None, "label column: a name or 0-based index (default: label)", group="data")
+    encoding: str = option("utf-8", "file encoding, e.g. gb18030 for GBK files", group="data")
+    skip_bad_rows: bool = option(False, "skip rows without text or label (and report how many) instead of stopping", group="data")
+
+
+@dataclass
+class ClassifierConfig(RunSettings, TableSettings):
+    """Every setting of a classification run; the defaults are the defaults of ``run.py train``."""
+
+    RECORD_KEYS = ("kind", "device_used")  # written beside the settings in config.json
+
+    model: str = option("lstm", "recurrent cell, or tfidf: the classic baseline (TF-IDF n-grams + a linear classifier; the "
+                        "tfidf options below apply, the model/embedding/optimisation ones are ignored)", choices=MODELS)
+    # data
+    dataset: str = option("reviews-zh", "built-in dataset, used when --train is not given", group="data")
+    train: str | None = option(None, "training file (.csv with header, .tsv/.txt as text<TAB>label, .jsonl)", group="data")
+    dev: str | None = option(None, "validation file; without it a stratified --dev-ratio of --train is held out", group="data")
+    test: str | None = option(None, "test file, scored once with the best model", group="data")
+    dev_ratio: float = option(0.1, "share of --train held out for validation when --dev is absent", above=0.0, below=1.0, group="data")
+    # text
+    tokenizer: str = option("jieba", "jieba: Chinese words; rjieba: the same from jieba's Rust port, ~10x faster, identical to "
+                            f"jieba --no-hmm (optional: pip install {RJIEBA_PIN}); char: characters; english: lower-cased words; "
+                            "whitespace: pre-segmented", choices=TOKENIZERS, group="text")
+    user_dict: str | None = option(None, "jieba user dictionary (one 'word [freq] [tag]' per line)", group="text")
+    hmm: bool = option(True, "jieba: no HMM guesses for words missing from its dictionary", flag="--no-hmm", group="text")
+    workers: int | None = option(None, "processes for segmentation of large inputs (default: every usable core)", at_least=1, group="text")
+    token_cache: str | None = option(None, "where tokenized corpora are cached, so a second run does no segmentation; 'none' turns "
+                                     "it off (default: $TOKEN_CACHE_DIR or data/cache/tokens)", metavar="DIR", group="text")
+    stopwords: str = option("none", f"none, a built-in list ({', '.join(available_lists())}), a file path, or a comma-separated "
+                            "union. The default is none for every tokenizer: the lists hold negations (不, 没有) that sentiment needs",
+                            group="text")
+    backoff: str = option("char", "char: a word seen fewer than --min-freq times is spelt out as its characters (性价比 -> 性 价 比); "
+                          "none: it becomes <unk>", choices=BACKOFFS, group="text")
+    min_freq: int = option(2, "keep tokens seen at least this often in training", at_least=1, group="text")
+    max_vocab: int = option(50000, "largest vocabulary, specials included", at_least=1, group="text")
+    max_len: int = option(150, "truncate texts to this many tokens", at_least=1, group="text")
+    # model
+    embed_dim: int | None = option(None, f"embedding size (default: {DEFAULT_EMBED_DIM}, or the dimension of the --embedding "
+                                   "vectors file)", at_least=1, group="model")
+    hidden_size: int = option(256, "hidden units per direction", at_least=1, group="model")
+    num_layers: int = option(1, "stacked recurrent layers", at_least=1, group="model")
+    bidirectional: bool = option(True, "one direction instead of two", flag="--unidirectional", group="model")
+    dropout: float = option(0.5, "dropout on embeddings, between layers and before the output", at_least=0.0, below=1.0, group="model")
+    pooling: str = option("max", "how the per-step outputs become one vector", choices=POOLINGS, group="model")
+    freeze_embedding: bool = option(False, "do not update the embedding matrix", group="model")
+    # embedding: random, word2vec, fasttext (trained on the training texts) or a vectors file
+    embedding: str = option("word2vec", "random: learnt with the classifier; word2vec or fasttext: trained with gensim on the "
+                            "training texts (tokenized as the classifier sees them) first; or a vectors file: word2vec text or "
+                            "binary, GloVe text, gensim .kv/.model (also .gz/.bz2), looked up token by token. Tokens without a "
+                            "vector get a random one", group="embedding")
+    vectors_corpus: str | None = option(None, "with word2vec/fasttext: unlabelled text added to their training: a corpus name "
+                                        "(e.g. peoples-daily) or a UTF-8 file, one text per line; comma-separate several",
+                                        group="embedding")
+    embedding_window: int = option(DEFAULT_WINDOW, "word2vec/fasttext context window", at_least=1, group="embedding")
+    embedding_epochs: int = option(DEFAULT_EPOCHS, "word2vec/fasttext training epochs", at_least=1, group="embedding")
+    embedding_min_count: int = option(DEFAULT_MIN_COUNT, "word2vec/fasttext: ignore rarer words", at_least=1, group="embedding")
+    embedding_cache: str | None = option(None, "directory for matrices extracted from vectors files (default: "
+                                         "$EMBEDDING_CACHE_DIR, else data/cache/embeddings)", group="embedding")
+    # optimisation
+    optimizer: str = option("adam", "momentum is SGD with Nesterov momentum", choices=OPTIMIZERS, group="optimisation")
+    lr: float | None = option(None, "learning rate (default per optimizer: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+                              + ")", above=0.0, group="optimisation")
+    weight_decay: float = option(0.0, "L2 penalty (decoupled for adamw)", at_least=0.0, group="optimisation")
+    momentum: float = option(0.9, "momentum for --optimizer momentum", at_least=0.0, below=1.0, group="optimisation")
+    schedule: str = option("cosine", "learning-rate schedule, stepped each epoch", choices=SCHEDULES, group="optimisation")
+    clip: float = option(5.0, "clip the gradient norm to this (0: no clipping)", at_least=0.0, group="optimisation")
+    epochs: int = option(4, "most epochs to train", at_least=1, group="optimisation")
+    batch_size: int = option(64, "training batch size (evaluation uses 4x)", at_least=1, group="optimisation")
+    patience: int = option(3, "stop after this many epochs without a better dev accuracy (0: never)", at_least=0, group="optimisation")
+    # --model tfidf
+    tfidf_features: str = option("char", "char: character n-grams of the raw text; word: n-grams of --tokenizer tokens (after "
+                                 "--stopwords)", choices=TFIDF_FEATURES, group=TFIDF)
+    tfidf_ngrams: int = option(3, "use n-grams of 1 to this many characters or words", at_least=1, group=TFIDF)
+    tfidf_classifier: str = option("svm", "svm: LinearSVC (predict prints a margin); logreg: logistic regression (predict prints "
+                                   "a probability)", choices=TFIDF_CLASSIFIERS, group=TFIDF)
+    tfidf_c: float = option(1.0, "inverse regularisation strength C of the classifier", above=0.0, group=TFIDF)
+
+    def validate(self) -> None:
+        """Raise `ConfigError` for a value, or a combination of values, no run could use (reads no files)."""
+        self.check()
+        if self.train is None and (self.dev or self.test):
+            raise ConfigError("--dev and --test need --train; without --train the built-in dataset's own splits are used")
+        if self.vectors_corpus and self.embedding not in METHODS:
+            raise ConfigError(f"--vectors-corpus adds text to word-vector training: it needs --embedding {' or '.join(METHODS)}, "
+                              f"not {self.embedding!r}")
+
+
+def eval_batch_size(config: ClassifierConfig) -> int:
+    """Rows per batch when scoring (no gradients to keep, so larger than training's)."""
+    return config.batch_size * 4
+
+
+@dataclass
+class PredictSettings(TableSettings):
+    """``predict``: label texts with a trained classifier."""
+
+    run: str = option("", "run directory written by training", required=True)
+    texts: list[str] | None = option(None, "texts to label", positional=True, nargs="*")
+    file: str | None = option(None, "a file of texts: .txt one per line, or .csv/.tsv/.jsonl with --text-col")
+    device: str = option("cpu", "where the model runs", choices=DEVICES)
+
+
+@dataclass
+class EvaluateSettings(TableSettings):
+    """``evaluate``: score a trained classifier on a labelled file."""
+
+    run: str = option("", "run directory written by training", required=True)
+    file: str = option("", "labelled file (.csv, .tsv/.txt, .jsonl)", positional=True)
+    device: str = option("cpu", "where the model runs", choices=DEVICES)

@@ -1,0 +1,1 @@
+"""Pieces every training program shares: optimizer factory, runtime, run directories, metrics, plots."""
