@@ -1,8 +1,10 @@
-"""Shared test fixtures: the project root, a sandboxed jieba cache, a run.py runner, shared data."""
+"""Shared test fixtures: the project root, a sandboxed jieba cache, run.py runners, shared data."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 import random
 import subprocess
@@ -31,8 +33,25 @@ def caches_in_tmp(tmp_path_factory: pytest.TempPathFactory):
             os.environ[name] = old
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python run.py ARGS`` from the project root as a user would."""
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """Run ``run.main(ARGS)`` in this process, capturing what it prints; the result looks like a finished subprocess.
+
+    The same code runs as in ``python run.py ARGS`` without paying for a new
+    interpreter and its imports; `run_subprocess` is for tests that need a real process.
+    """
+    import run
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = run.main(list(args))
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    return subprocess.CompletedProcess(["run.py", *args], code, out.getvalue(), err.getvalue())
+
+
+def run_subprocess(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python run.py ARGS`` from the project root in a new process, as a user would."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 

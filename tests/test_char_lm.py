@@ -40,6 +40,7 @@ def test_forward_shapes_and_carried_state(cell, embed_dim):
     assert torch.allclose(flat(end), flat(state), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell,chunking", [("scratch-gru", "consecutive"), ("lstm", "random")])
 def test_training_beats_the_unigram_entropy(tmp_path, cell, chunking):
     text = write_sentences(tmp_path / "sentences.txt")
@@ -76,7 +77,7 @@ def test_numpy_rnn_with_sgd_learns_names(tmp_path):
 
 def test_time_budget_stops_after_a_partial_epoch(tmp_path):
     write_sentences(tmp_path / "s.txt", n=2000)
-    summary = train_tiny(tmp_path / "s.txt", tmp_path / "runs", "budget", epochs=50, time_budget=0.0005, batch_size=2, seq_len=8)
+    summary = train_tiny(tmp_path / "s.txt", tmp_path / "runs", "budget", epochs=50, time_budget=1e-7, batch_size=2, seq_len=8)  # 6 microseconds: over after the first chunk
     assert summary["stopped_by_time_budget"] and summary["epochs_run"] == 1
     record = json.loads((tmp_path / "runs" / "budget" / "metrics.jsonl").read_text(encoding="utf-8"))
     assert record["partial"] is True
@@ -104,6 +105,7 @@ def test_real_corpora_read_as_intended(shared_file):
     assert len(shakespeare.train_ids) + len(shakespeare.val_ids) == 1115394
 
 
+@pytest.mark.slow
 def test_real_dinosaur_names_learned_by_numpy_rnn(tmp_path, shared_file):
     path = shared_file("dinos.txt")
     names = path.read_text(encoding="utf-8").split()

@@ -21,6 +21,7 @@ def trained(sample):
     return result, runs / "e2e"
 
 
+@pytest.mark.slow
 def test_training_beats_the_majority_class_and_reports(trained):
     result, run = trained
     out = result.stdout
@@ -33,6 +34,7 @@ def test_training_beats_the_majority_class_and_reports(trained):
     assert "epoch 1/3" not in out
 
 
+@pytest.mark.slow
 def test_run_directory_is_complete_and_loads_safely(trained):
     _, run = trained
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
@@ -49,6 +51,7 @@ def test_run_directory_is_complete_and_loads_safely(trained):
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_predict_from_the_run_directory_alone(trained, tmp_path):
     _, run = trained
     moved = tmp_path / "moved-run"
@@ -66,6 +69,7 @@ def test_predict_from_the_run_directory_alone(trained, tmp_path):
     assert from_file.returncode == 0 and len(from_file.stdout.strip().splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_evaluate_matches_training_report(trained, sample):
     result, run = trained
     evaluated = run_cli("evaluate", "--run", str(run), str(sample["test"]))
@@ -81,6 +85,7 @@ def tiny(tmp_path, *extra):
     return ["--train", str(train), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1", "--embed-dim", "4", "--hidden-size", "4", "--no-progress", "--threads", "1", *extra]
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(tmp_path):
     a = run_cli(*tiny(tmp_path, "--run-name", "a", "--epochs", "2"))
     b = run_cli(*tiny(tmp_path, "--run-name", "b", "--epochs", "2"))
@@ -142,6 +147,7 @@ def test_bad_options(args, fragment):
     assert_user_error(run_cli(*args), fragment)
 
 
+@pytest.mark.slow
 def test_predict_with_an_incomplete_run(trained, tmp_path):
     _, run = trained
     broken = tmp_path / "broken"

@@ -54,6 +54,7 @@ def main(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow
 def test_pretrain_then_train_with_the_file(data, tmp_path, cache_in_tmp, capsys):
     vectors = tmp_path / "vectors" / "corpus.w2v.txt"
     code, out, err = main(capsys, "vectors", "--corpus", str(data["corpus"]), "--out", str(vectors), "--tokenizer", "whitespace",

@@ -37,6 +37,7 @@ def names_run(tmp_path_factory) -> str:
     return train_tiny(root / "names.txt", root / "runs", "names", lines=True, epochs=2)["run"]
 
 
+@pytest.mark.slow
 def test_train_sample_eval_end_to_end(tmp_path):
     write_names(tmp_path / "names.txt")
     runs = tmp_path / "runs"

@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.numpy_ref.char_rnn import (
-    PARAM_NAMES,
-    SGD,
-    Adagrad,
-    NumpyCharRNN,
-    clip_gradients,
-)
+from models.numpy_ref.char_rnn import PARAM_NAMES, NumpyCharRNN
+from models.numpy_ref.optim import SGD, Adagrad, clip_gradients
 
 
 def _model_and_data(seed: int = 0, V: int = 7, H: int = 5, B: int = 2, T: int = 6):

@@ -57,6 +57,7 @@ def tfidf_run(sample):
     return result, runs / "tfidf"
 
 
+@pytest.mark.slow
 def test_tfidf_run_beats_the_majority_and_writes_a_pickle_free_run(tfidf_run):
     result, run = tfidf_run
     test_accuracy = float(next(line for line in result.stdout.splitlines() if line.startswith("test accuracy:")).split()[2])
@@ -68,6 +69,7 @@ def test_tfidf_run_beats_the_majority_and_writes_a_pickle_free_run(tfidf_run):
     assert "test accuracy:" in (run / "report.txt").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_predict_and_evaluate_from_a_copied_tfidf_run(tfidf_run, sample, tmp_path):
     result, run = tfidf_run
     copy = tmp_path / "moved"
@@ -83,6 +85,7 @@ def test_predict_and_evaluate_from_a_copied_tfidf_run(tfidf_run, sample, tmp_pat
     assert f"accuracy: {summary['test_accuracy']:.4f}" in evaluated.stdout
 
 
+@pytest.mark.slow
 def test_logreg_run_predicts_probabilities(sample, tmp_path):
     result = run_cli("--model", "tfidf", "--tfidf-classifier", "logreg", "--tfidf-features", "word", "--tfidf-ngrams", "2",
                      "--train", str(sample["train"]), "--runs-dir", str(tmp_path), "--run-name", "lr")

@@ -85,6 +85,7 @@ def test_no_directory_means_no_cache(tmp_path):
     assert tokenize.calls == 2 * len(TEXTS)
 
 
+@pytest.mark.slow
 def test_parallel_jieba_gives_exactly_the_single_process_tokens(reviews):
     tokenize = JiebaTokenizer()
     serial = tokenize_all(reviews, tokenize, workers=1, progress=False)
@@ -105,6 +106,7 @@ def test_parallel_keeps_tokens_that_hold_the_separators_and_empty_texts():
     assert parallel == serial
     assert parallel[0] == ["a\x1fb", "c"] and parallel[1] == [] and parallel[3] == ["x\x1ey"]
 
+@pytest.mark.slow
 def test_rjieba_is_jieba_without_hmm_on_real_reviews(reviews):
     pytest.importorskip("rjieba", reason="rjieba is optional (pip install rjieba==0.2.2)")
     rjieba = get_tokenizer("rjieba")
@@ -118,6 +120,7 @@ def test_rjieba_missing_is_a_clear_error(monkeypatch):
         get_tokenizer("rjieba")
 
 
+@pytest.mark.slow
 def test_second_cli_run_uses_the_cache(sample, tmp_path):
     args = ["--model", "gru", "--train", str(sample["train"]), "--epochs", "1", "--embed-dim", "8", "--hidden-size", "8",
             "--no-progress", "--threads", "1", "--runs-dir", str(tmp_path / "runs"), "--token-cache", str(tmp_path / "cache")]

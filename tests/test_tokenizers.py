@@ -31,6 +31,7 @@ def test_jieba_segments_words_and_caches_in_the_given_dir(tmp_path):
     assert any(p.name.startswith("jieba") for p in tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_jieba_user_dictionary_changes_segmentation(tmp_path):
     text = "我喜欢吃螺蛳粉炒饭"
     plain = JiebaTokenizer(cache_dir=tmp_path)(text)

@@ -1,4 +1,4 @@
-"""A character-level vanilla RNN in numpy: forward pass, backpropagation through time, Adagrad and SGD.
+"""A character-level vanilla RNN in numpy: forward pass and backpropagation through time.
 
 The model of Karpathy's min-char-rnn, vectorised over a batch of lanes
 (``B`` streams read side by side; ``B = 1`` is the classic)::
@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
+
+from models.numpy_ref.layers import log_softmax
 
 PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
 Arrays = dict[str, np.ndarray]
@@ -85,7 +87,7 @@ class NumpyCharRNN:
     def loss(self, inputs: np.ndarray, targets: np.ndarray, h0: np.ndarray) -> tuple[float, np.ndarray]:
         """(cross-entropy in nats summed over all steps and lanes, the last hidden state)."""
         logits, h_last = self.forward(inputs, h0)
-        return float(-_log_softmax(logits, targets).sum()), h_last
+        return float(-np.take_along_axis(log_softmax(logits), targets[..., None], axis=-1).sum()), h_last
 
     def loss_and_grads(self, inputs: np.ndarray, targets: np.ndarray, h0: np.ndarray) -> tuple[float, Arrays, np.ndarray]:
         """(summed loss, its gradient for every parameter, the last hidden state), by backpropagation through time."""
@@ -121,41 +123,3 @@ class NumpyCharRNN:
         np.add.at(dwxh_t, inputs.reshape(-1), draw_2d)
         grads["Wxh"] = dwxh_t.T
         return loss, grads, hs[:, -1].copy()
-
-
-def _log_softmax(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """``log softmax(logits)[target]`` for every step, computed stably."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_sums = np.log(np.exp(shifted).sum(axis=-1))
-    return np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0] - log_sums
-
-
-def clip_gradients(grads: Arrays, bound: float) -> None:
-    """Clip every gradient element to ``[-bound, bound]`` in place (against exploding gradients)."""
-    for g in grads.values():
-        np.clip(g, -bound, bound, out=g)
-
-
-class SGD:
-    """Plain gradient descent: ``param -= lr * grad``."""
-
-    def __init__(self, lr: float) -> None:
-        self.lr = lr
-
-    def step(self, params: Arrays, grads: Arrays) -> None:
-        for name, g in grads.items():
-            params[name] -= self.lr * g
-
-
-class Adagrad:
-    """Adagrad: each parameter's step is divided by the root of its summed squared gradients."""
-
-    def __init__(self, params: Arrays, lr: float, eps: float = 1e-8) -> None:
-        self.lr, self.eps = lr, eps
-        self.memory = {name: np.zeros_like(p) for name, p in params.items()}
-
-    def step(self, params: Arrays, grads: Arrays) -> None:
-        for name, g in grads.items():
-            memory = self.memory[name]
-            memory += g * g
-            params[name] -= self.lr * g / np.sqrt(memory + self.eps)

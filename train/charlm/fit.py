@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -16,17 +15,7 @@ from data_processor.char_stream import (
 )
 from data_processor.messages import Log, log_stderr
 from train.charlm.trainers import LMTrainer
-from train.common.loop import run_epochs
-
-
-@dataclass
-class LMFitResult:
-    """Per-epoch records, the best validation loss (nats per character) and whether the time budget ended the run."""
-
-    history: list[dict] = field(default_factory=list)
-    best_epoch: int = 0
-    best_val_loss: float = math.inf
-    out_of_time: bool = False
+from train.common.loop import LoopResult, run_epochs
 
 
 def evaluate(trainer: LMTrainer, ids: np.ndarray, batch: int, seq_len: int) -> float:
@@ -99,13 +88,13 @@ def fit_language_model(
     on_epoch: Callable[[dict, bool], None] | None = None,
     progress: bool = True,
     log: Log = log_stderr,
-) -> LMFitResult:
+) -> LoopResult:
     """Train for ``epochs`` passes over ``train_ids`` (or until ``time_budget_s`` runs out), scoring ``val_ids`` after each.
 
     ``on_epoch(record, improved)`` runs after each epoch; an epoch cut short
     by the time budget is still scored and recorded, marked ``partial``.
+    The result's ``best_score`` is the best validation loss in nats per character.
     """
     chunks = ChunkTrainer(trainer, train_ids, val_ids, batch_size, seq_len, chunking, seed)
-    loop = run_epochs(chunks, epochs, monitor="val_loss", higher_is_better=False, time_budget_s=time_budget_s, on_epoch=on_epoch,
+    return run_epochs(chunks, epochs, monitor="val_loss", higher_is_better=False, time_budget_s=time_budget_s, on_epoch=on_epoch,
                       progress=progress, log=log)
-    return LMFitResult(loop.history, loop.best_epoch, loop.best_score, loop.out_of_time)

@@ -70,8 +70,8 @@ class CharGenerator:
 
     def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
         self.run = RunDir.open(run_dir, RUN_KIND, ("config.json", "vocab.json"))
+        self.config = self.run.load_settings(CharLMConfig)
         raw = self.run.load_json("config.json")
-        self.config = CharLMConfig.from_dict(raw)
         self.corpus_file, self.corpus_sha256 = raw.get("corpus_file"), raw.get("corpus_sha256")
         self.vocab = Vocab.load(self.run.file("vocab.json"))
         if self.config.cell == NUMPY_CELL:

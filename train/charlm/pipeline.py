@@ -85,8 +85,8 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr) -> dict:
 
     plot_curves(result.history, run.file("curves.png"), left="train_perplexity", right="val_loss")
     last = result.history[-1]
-    summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_val_loss": round(result.best_val_loss, 6),
-               "best_val_perplexity": round(math.exp(result.best_val_loss), 4), "final_train_loss": last["train_loss"],
+    summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_val_loss": round(result.best_score, 6),
+               "best_val_perplexity": round(math.exp(result.best_score), 4), "final_train_loss": last["train_loss"],
                "final_train_perplexity": last["train_perplexity"], "epochs_run": len(result.history), "kept": config.keep, "final_val_loss": last["val_loss"],
                "final_val_perplexity": last["val_perplexity"],
                "seconds": last["elapsed"], "stopped_by_time_budget": result.out_of_time}

@@ -17,13 +17,8 @@ from torch import nn
 
 from data_processor.errors import DataError
 from models.char_lm import CharLM, State, detach_state
-from models.numpy_ref.char_rnn import (
-    PARAM_NAMES,
-    SGD,
-    Adagrad,
-    NumpyCharRNN,
-    clip_gradients,
-)
+from models.numpy_ref.char_rnn import PARAM_NAMES, NumpyCharRNN
+from models.numpy_ref.optim import SGD, Adagrad, clip_gradients
 from train.common.rundir import RunDir
 
 NUMPY_CHECKPOINT = "model.npz"

@@ -29,7 +29,7 @@ class Predictor:
 
     def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
         run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
-        self.config = ClassifierConfig.from_dict(run.load_json("config.json"))
+        self.config = run.load_settings(ClassifierConfig)
         tokenize, stopwords = load_text_tools(run, self.config)
         self.pipeline = TextPipeline(tokenize, stopwords, Vocab.load(run.file("vocab.json")), Vocab.load(run.file("labels.json")),
                                      self.config.max_len, self.config.backoff)

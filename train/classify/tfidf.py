@@ -26,7 +26,6 @@ from train.classify.run_files import load_text_tools, save_text_tools, write_rep
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.common.metrics import classification_metrics
 from train.common.rundir import RunDir
-from train.common.runtime import set_seed
 
 VOCAB_FILE, ARRAYS_FILE = "tfidf_vocab.json", "tfidf.npz"
 _FORMAT = "rnn-toolkit-tfidf/1"
@@ -48,7 +47,6 @@ def build_tfidf(config: ClassifierConfig, tokenize: Tokenizer | None = None, sto
 def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     """Fit TF-IDF + a linear classifier as ``config`` says, write its run directory, and return the summary."""
     config.validate()
-    set_seed(config.seed)
     splits, names = load_splits(config, log)
     log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test)} test")
     labels = build_label_vocab(splits.train, names["train"])
@@ -87,7 +85,7 @@ class TfidfPredictor:
 
     def __init__(self, run_dir: str | Path) -> None:
         run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
-        self.config = ClassifierConfig.from_dict(run.load_json("config.json"))
+        self.config = run.load_settings(ClassifierConfig)
         self.labels = Vocab.load(run.file("labels.json"))
         saved = run.load_json(VOCAB_FILE)
         if not isinstance(saved, dict) or saved.get("format") != _FORMAT or not isinstance(saved.get("vocabulary"), dict):

@@ -11,7 +11,7 @@ import json
 import time
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -20,6 +20,10 @@ from data_processor.errors import DataError
 
 if TYPE_CHECKING:
     import torch
+
+    from data_processor.settings import Settings
+
+S = TypeVar("S", bound="Settings")
 
 CHECKPOINT = "model.pt"
 
@@ -76,6 +80,10 @@ class RunDir:
             return json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"{path}: not valid JSON ({exc})") from None
+
+    def load_settings(self, settings: type[S]) -> S:
+        """The run's ``config.json`` as ``settings`` (strictly: unknown keys and ill-typed values are a `ConfigError`)."""
+        return settings.from_dict(self.load_json("config.json"), str(self.file("config.json")))
 
     def save_state_dict(self, state: dict[str, torch.Tensor], name: str = CHECKPOINT) -> None:
         """Write tensors (a ``state_dict``) to ``name``, atomically."""
