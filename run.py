@@ -49,6 +49,8 @@ def add_train(sub) -> None:
 def cmd_train(config) -> int:
     if config.model == "tfidf":
         from train.classify.tfidf import train_tfidf as train
+    elif config.model.endswith("+tfidf"):
+        from train.classify.hybrid import train_hybrid as train
     else:
         from train.classify.rnn import train_classifier as train
     summary = train(config)

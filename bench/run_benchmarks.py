@@ -96,8 +96,8 @@ def worker_train(model: str, quick: bool) -> dict:
     threads = set_threads(config.threads)
     device = resolve_device(config.device)
     data = _prepare(config, quick)
-    embedding = build_embedding(config, vectors, data.pipeline.vocab, data.train_tokens, data.pipeline.tokens, log=lambda _: None)
-    net = build_model(config, len(data.pipeline.vocab), len(data.pipeline.labels), embedding.matrix if embedding else None).to(device)
+    embedding = build_embedding(config, vectors, data.pipeline.vocab, data.train_tokens, data.tokenize_texts, log=lambda _: None)
+    net = build_model(config, data.pipeline.vocab, len(data.pipeline.labels), embedding.matrix if embedding else None).to(device)
     optimizer = build_optimizer(config.optimizer, net.parameters(), config.lr, config.weight_decay, config.momentum)
     test_labels = data.test.labels.numpy()
     test_by_epoch: list[float] = []
@@ -132,7 +132,7 @@ def worker_overhead(quick: bool) -> dict:
     set_seed(config.seed)
     set_threads(config.threads)
     data = _prepare(config, quick)
-    net = build_model(config, len(data.pipeline.vocab), len(data.pipeline.labels))
+    net = build_model(config, data.pipeline.vocab, len(data.pipeline.labels))
     optimizer = build_optimizer(config.optimizer, net.parameters(), config.lr, config.weight_decay, config.momentum)
     prebuilt = [(b.tokens.clone(), b.lengths.clone(), b.labels.clone()) for b in data.train]
     loss_fn = nn.CrossEntropyLoss()

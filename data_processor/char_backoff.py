@@ -38,3 +38,17 @@ def build_backoff_vocab(token_lists: Sequence[Sequence[str]], min_freq: int = 1,
     """
     words = Vocab.build(token_lists, min_freq=min_freq, specials=specials)
     return Vocab.build((spell_out(tokens, words) for tokens in token_lists), min_freq=min_freq, max_size=max_size, specials=specials)
+
+
+def word_characters(vocab: Vocab, max_chars: int = 8) -> list[list[int]]:
+    """For each vocabulary entry, the ids of its characters that are vocabulary entries themselves (at most
+    ``max_chars``, in order); empty for specials and one-character tokens. A model can add these characters'
+    vectors to a word's own, so a word shares what its characters have learnt (``性价比`` gets ``性``, ``价``, ``比``)."""
+    specials = set(vocab.specials)
+    table = []
+    for token in vocab.itos:
+        if token in specials or len(token) == 1:
+            table.append([])
+        else:
+            table.append([vocab.index(c) for c in token if c in vocab and c not in specials][:max_chars])
+    return table

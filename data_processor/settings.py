@@ -22,7 +22,7 @@ import dataclasses
 import math
 import types
 import typing
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from data_processor.errors import ConfigError
 
@@ -74,6 +74,8 @@ class Settings:
 
     # Keys a saved config.json may hold beside the fields (what the run recorded about itself).
     RECORD_KEYS: tuple[str, ...] = ()
+    # settings added after runs were first saved: the value that reproduces an older run that lacks them
+    BEFORE_ADDED: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def field_types(cls) -> dict[str, tuple[type, bool]]:
@@ -99,7 +101,7 @@ class Settings:
         if unknown:
             raise ConfigError(f"{source}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
                               f"it was written by another version of this tool, or edited: remove {'them' if len(unknown) > 1 else 'it'}")
-        settings = cls(**{k: v for k, v in values.items() if k in names})
+        settings = cls(**{**{k: v for k, v in cls.BEFORE_ADDED.items() if k not in values}, **{k: v for k, v in values.items() if k in names}})
         settings.check(source)
         return settings
 

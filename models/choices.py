@@ -1,7 +1,8 @@
 """The names of what the models offer, in one torch-free place: settings and ``--help`` read them without importing torch."""
 
 CLASSIFIER_CELLS = ("rnn", "gru", "lstm")
-POOLINGS = ("last", "max", "mean")
+HYBRIDS = tuple(f"{cell}+tfidf" for cell in CLASSIFIER_CELLS)  # a recurrent model fused with TF-IDF
+POOLINGS = ("last", "max", "mean", "attention")
 CHAR_LM_CELLS = ("rnn", "gru", "lstm", "scratch-gru", "scratch-lstm")
 SEQ2SEQ_CELLS = ("rnn", "gru")
 TFIDF_FEATURES = ("char", "word")

@@ -15,7 +15,9 @@ class RNNClassifier(nn.Module):
     The recurrent layers never see padding (see `RecurrentStack`), so padding
     never changes a prediction. ``pooling`` turns the per-step outputs into
     one vector: ``last`` (the final hidden state of each direction), ``max``
-    or ``mean`` over the real steps.
+    or ``mean`` over the real steps, or ``attention``: a weighted mean whose
+    weights (a softmax over the real steps) a learnt linear score of each
+    step's output sets.
     """
 
     def __init__(
@@ -32,13 +34,16 @@ class RNNClassifier(nn.Module):
         padding_idx: int = 0,
         embedding_weights: torch.Tensor | None = None,
         freeze_embedding: bool = False,
+        word_dropout: float = 0.0,
+        word_chars: list[list[int]] | None = None,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
         self.pooling = pooling
         self.encoder = TextEncoder(vocab_size, cell, embed_dim, hidden_size, num_layers, bidirectional, dropout, padding_idx,
-                                   embedding_weights, freeze_embedding)
+                                   embedding_weights, freeze_embedding, word_dropout, word_chars)
+        self.attention = nn.Linear(self.encoder.output_size, 1) if pooling == "attention" else None
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(self.encoder.output_size, num_classes)
 
@@ -60,6 +65,9 @@ class RNNClassifier(nn.Module):
             mask = (torch.arange(outputs.size(1), device=tokens.device)[None, :] < lengths[:, None]).unsqueeze(-1)
             if self.pooling == "max":
                 pooled = outputs.masked_fill(~mask, float("-inf")).max(dim=1).values
+            elif self.attention is not None:
+                weights = torch.softmax(self.attention(outputs).masked_fill(~mask, float("-inf")), dim=1)
+                pooled = (weights * outputs.masked_fill(~mask, 0.0)).sum(dim=1)
             else:
                 pooled = outputs.masked_fill(~mask, 0.0).sum(dim=1) / lengths.unsqueeze(1).to(outputs.dtype)
         return self.output(self.dropout(pooled))

@@ -73,12 +73,18 @@ class TextEncoder(nn.Module):
 
     Random embeddings start uniform in ``±EMBED_INIT``; ``embedding_weights``
     (``vocab_size x embed_dim``) start it from given vectors instead.
-    Dropout is applied to the embedded tokens and between recurrent layers.
+    With ``word_chars`` (``vocab_size`` lists of token ids, see
+    `data_processor.char_backoff.word_characters`), each token's vector is its
+    own embedding plus the mean embedding of its characters.
+    Dropout is applied to the embedded tokens and between recurrent layers;
+    ``word_dropout`` in training also drops whole tokens (each token's vector
+    zeroed with that probability, the rest scaled up to keep the expectation).
     """
 
     def __init__(self, vocab_size: int, cell: str = "lstm", embed_dim: int = 128, hidden_size: int = 128, num_layers: int = 1,
                  bidirectional: bool = True, dropout: float = 0.3, padding_idx: int = 0,
-                 embedding_weights: torch.Tensor | None = None, freeze_embedding: bool = False) -> None:
+                 embedding_weights: torch.Tensor | None = None, freeze_embedding: bool = False, word_dropout: float = 0.0,
+                 word_chars: list[list[int]] | None = None) -> None:
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
@@ -97,6 +103,16 @@ class TextEncoder(nn.Module):
             self.embedding.weight.requires_grad_(not freeze_embedding)
         self.rnn = RecurrentStack(cell, embed_dim, hidden_size, num_layers, bidirectional, dropout)
         self.dropout = nn.Dropout(dropout)
+        self.word_dropout = word_dropout
+        table = None
+        if word_chars is not None:
+            if len(word_chars) != vocab_size:
+                raise ValueError(f"word_chars has {len(word_chars)} rows, expected one per vocabulary entry ({vocab_size})")
+            table = torch.full((vocab_size, max(1, max(map(len, word_chars), default=1))), padding_idx, dtype=torch.long)
+            for i, chars in enumerate(word_chars):
+                table[i, :len(chars)] = torch.tensor(chars, dtype=torch.long)
+        self.word_chars: torch.Tensor | None
+        self.register_buffer("word_chars", table)
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     @property
@@ -105,4 +121,12 @@ class TextEncoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Outputs ``[B, T, output_size]``; steps at or past a row's length hold meaningless values (mask them)."""
-        return self.rnn(self.dropout(self.embedding(tokens)), lengths.to(tokens.device))
+        embedded = self.embedding(tokens)
+        if self.word_chars is not None:
+            chars = self.word_chars[tokens]  # [B, T, K], padding_idx where a word has fewer characters
+            real = chars.ne(self.embedding.padding_idx).unsqueeze(-1)
+            embedded = embedded + (self.embedding(chars) * real).sum(2) / real.sum(2).clamp(min=1)
+        if self.training and self.word_dropout > 0:
+            keep = torch.rand(tokens.shape, device=tokens.device).ge(self.word_dropout).unsqueeze(-1)
+            embedded = embedded * keep / (1 - self.word_dropout)
+        return self.rnn(self.dropout(embedded), lengths.to(tokens.device))

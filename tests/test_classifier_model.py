@@ -2,12 +2,13 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from models.choices import POOLINGS
 from models.classifier import RNNClassifier
 from models.encoder import CELLS, RecurrentStack, reverse_within_lengths
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
-@pytest.mark.parametrize("pooling", ["last", "max", "mean"])
+@pytest.mark.parametrize("pooling", POOLINGS)
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_padding_never_changes_a_prediction(cell, pooling, bidirectional):
     torch.manual_seed(0)
@@ -62,4 +63,53 @@ def test_unknown_cell_or_pooling():
     with pytest.raises(ValueError, match="unknown cell"):
         RNNClassifier(10, 2, cell="transformer")
     with pytest.raises(ValueError, match="unknown pooling"):
-        RNNClassifier(10, 2, pooling="attention")
+        RNNClassifier(10, 2, pooling="weighted")
+
+
+def test_word_dropout_drops_whole_tokens_in_training_only():
+    torch.manual_seed(0)
+    model = RNNClassifier(30, 2, embed_dim=6, hidden_size=4, dropout=0.0, word_dropout=0.5)
+    tokens, lengths = torch.randint(1, 30, (8, 12)), torch.full((8,), 12)
+    seen = {}
+    model.encoder.rnn.register_forward_hook(lambda _m, inputs, _o: seen.update(x=inputs[0]))
+    model.train()
+    model(tokens, lengths)
+    zeroed = seen["x"].eq(0).all(-1)  # [B, T]: tokens whose whole vector was dropped
+    assert 0.3 < zeroed.float().mean() < 0.7
+    kept = ~zeroed
+    assert torch.allclose(seen["x"][kept], 2 * model.encoder.embedding(tokens)[kept])  # the rest scaled by 1 / (1 - p)
+    model.eval()
+    assert torch.equal(model(tokens, lengths), model(tokens, lengths))
+    assert torch.equal(seen["x"], model.encoder.embedding(tokens))
+
+
+def test_attention_pooling_is_a_weighted_mean_of_the_real_steps():
+    torch.manual_seed(0)
+    model = RNNClassifier(20, 2, embed_dim=4, hidden_size=3, pooling="attention").eval()
+    tokens, lengths = torch.tensor([[3, 4, 5, 9, 9]]), torch.tensor([3])
+    outputs = model.encoder(tokens, lengths)[:, :3]
+    weights = torch.softmax(model.attention(outputs), dim=1)
+    assert torch.allclose(model(tokens, lengths), model.output((weights * outputs).sum(1)), atol=1e-6)
+    one_step = model.encoder(tokens[:, :1], torch.tensor([1]))[:, 0]
+    assert torch.allclose(model(tokens, torch.tensor([1])), model.output(one_step), atol=1e-6)  # one real step: all the weight
+    assert RNNClassifier(20, 2, pooling="max").attention is None
+
+
+def test_word_chars_add_the_mean_of_a_words_character_vectors():
+    from data_processor.char_backoff import word_characters
+    from data_processor.vocab import Vocab
+
+    vocab = Vocab(["性价比", "性", "价", "好", "比较", "<x>"])
+    table = word_characters(vocab)
+    assert table[vocab.index("性价比")] == [vocab.index("性"), vocab.index("价")]  # 比 is not in the vocabulary
+    assert table[vocab.index("好")] == [] and table[vocab.pad_id] == [] and table[vocab.index("比较")] == []
+    torch.manual_seed(0)
+    model = RNNClassifier(len(vocab), 2, embed_dim=5, hidden_size=3, dropout=0.0, word_chars=table).eval()
+    seen = {}
+    model.encoder.rnn.register_forward_hook(lambda _m, inputs, _o: seen.update(x=inputs[0]))
+    ids = torch.tensor([[vocab.index("性价比"), vocab.index("好"), vocab.index("比较")]])
+    model(ids, torch.tensor([3]))
+    e = model.encoder.embedding.weight
+    assert torch.allclose(seen["x"][0, 0], e[vocab.index("性价比")] + (e[vocab.index("性")] + e[vocab.index("价")]) / 2)
+    assert torch.allclose(seen["x"][0, 1:], e[ids[0, 1:]])  # no characters to add
+    assert "encoder.word_chars" in model.state_dict()  # saved with the weights

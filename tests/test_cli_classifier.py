@@ -9,7 +9,7 @@ import torch
 
 from tests.conftest import assert_user_error, run_cli, write_csv
 
-FAST = ["--epochs", "3", "--embed-dim", "32", "--hidden-size", "32", "--max-len", "60", "--batch-size", "32", "--no-progress", "--seed", "1", "--threads", "1"]
+FAST = ["--epochs", "3", "--embed-dim", "32", "--hidden-size", "32", "--max-len", "60", "--batch-size", "32", "--no-progress", "--seed", "1", "--threads", "1", "--vectors-corpus", "none", "--min-steps", "300"]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_training_beats_the_majority_class_and_reports(trained):
     assert "(epoch" in dev_line and f"run saved to: {run}" in out
     test_acc = float(test_line.split()[2])
     assert test_acc > 0.5 + 0.1, f"balanced data: majority is 0.5, got {test_acc}"
-    assert "epoch 1/3" in result.stderr  # progress/epoch log goes to stderr, not stdout
+    assert "epoch 1/6" in result.stderr  # progress/epoch log goes to stderr, not stdout (3 epochs, 6 to make --min-steps 300)
     assert "epoch 1/3" not in out
 
 
@@ -44,7 +44,7 @@ def test_run_directory_is_complete_and_loads_safely(trained):
     state = torch.load(run / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [e["epoch"] for e in epochs] == [1, 2, 3] and all("dev_accuracy" in e and "train_loss" in e for e in epochs)
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5, 6] and all("dev_accuracy" in e and "train_loss" in e for e in epochs)
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (run / "report.txt").read_text(encoding="utf-8")
     assert "test accuracy" in report and "negative" in report and "true \\ pred" in report
@@ -82,7 +82,8 @@ def test_evaluate_matches_training_report(trained, sample):
 def tiny(tmp_path, *extra):
     rows = [("好吃又便宜", "pos"), ("难吃还贵", "neg")] * 10
     train = write_csv(tmp_path / "tiny.csv", rows)
-    return ["--train", str(train), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1", "--embed-dim", "4", "--hidden-size", "4", "--no-progress", "--threads", "1", *extra]
+    return ["--train", str(train), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1", "--embed-dim", "4", "--hidden-size", "4", "--no-progress", "--threads", "1",
+            "--vectors-corpus", "none", "--min-steps", "0", *extra]
 
 
 @pytest.mark.slow
@@ -100,7 +101,8 @@ def test_text_empty_after_stopwords_does_not_crash(tmp_path):
     stop.write_text("的\n了\n", encoding="utf-8")
     train = write_csv(tmp_path / "t.csv", [("的了", "pos"), ("好吃", "pos"), ("难吃", "neg"), ("的", "neg")] * 5)
     result = run_cli("--train", str(train), "--stopwords", str(stop), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1",
-                     "--embed-dim", "4", "--hidden-size", "4", "--no-progress", "--threads", "1", "--tokenizer", "char")
+                     "--embed-dim", "4", "--hidden-size", "4", "--no-progress", "--threads", "1", "--tokenizer", "char",
+                     "--vectors-corpus", "none", "--min-steps", "0")
     assert result.returncode == 0, result.stderr
 
 
@@ -172,3 +174,26 @@ def test_help_explains_the_commands():
     train_help = run_cli("train", "--help").stdout
     for option in ("--model", "--optimizer", "--stopwords", "--patience", "--seed", "--device", "--text-col"):
         assert option in train_help
+
+
+def test_planned_epochs_grow_for_small_training_sets():
+    from train.classify.fit import planned_epochs
+
+    assert planned_epochs(batches_per_pass=200, epochs=4, min_steps=800) == 4  # enough steps already
+    assert planned_epochs(batches_per_pass=16, epochs=4, min_steps=800) == 50
+    assert planned_epochs(batches_per_pass=16, epochs=4, min_steps=0) == 4
+
+
+def test_min_steps_trains_a_small_set_for_more_epochs(tmp_path):
+    result = run_cli(*tiny(tmp_path, "--run-name", "m", "--min-steps", "6", "--patience", "0"))  # 20 rows: one batch a pass
+    assert result.returncode == 0, result.stderr
+    assert "small training set: up to 6 epochs" in result.stderr
+    assert len((tmp_path / "runs" / "m" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()) == 6
+
+
+def test_a_run_saved_before_an_option_existed_keeps_its_old_behaviour(tmp_path):
+    from train.classify.settings import ClassifierConfig
+
+    old = ClassifierConfig.from_dict({"model": "lstm"}, "old config.json")
+    assert (old.min_steps, old.word_dropout, old.word_chars) == (0, 0.0, False)
+    assert ClassifierConfig.from_dict({"model": "lstm", "word_chars": True}, "new config.json").word_chars

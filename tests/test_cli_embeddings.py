@@ -18,7 +18,7 @@ from tests.conftest import run_cli
 
 POSITIVE, NEGATIVE, COMMON = "好 很好 喜欢 满意 不错 推荐".split(), "差 很差 失望 退货 垃圾 糟糕".split(), "这个 东西 我 的 了 是 Rare".split()
 TINY = ["--tokenizer", "whitespace", "--min-freq", "1", "--epochs", "1", "--hidden-size", "8", "--batch-size", "16", "--threads", "1",
-        "--no-progress"]
+        "--no-progress", "--min-steps", "0"]
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +102,11 @@ def test_trained_word2vec_embedding_with_extra_corpus(data, capsys):
     assert "fasttext trained on training texts + " in err
     record = json.loads((data["runs"] / "ft" / "embedding.json").read_text(encoding="utf-8"))
     assert record["dim"] == 10 and record["coverage"]["token_coverage"] == 1.0
+    code, out, err = main(capsys, "--train", str(data["train"]), "--embedding", "fasttext", "--vectors-corpus", str(data["corpus"]),
+                          "--embed-dim", "10", "--embedding-epochs", "1", "--runs-dir", str(data["runs"]), "--run-name", "ft2", *TINY)
+    assert code == 0, err
+    corpus_line = next(line for line in err.splitlines() if line.startswith(f"tokens: {data['corpus']}: "))
+    assert "from the cache" in corpus_line  # the corpus is segmented once
 
 
 def test_missing_vectors_file_exits_2(data, tmp_path, capsys):
@@ -125,7 +130,7 @@ def test_bad_vectors_files_exit_2(data, tmp_path, capsys, content, extra, fragme
 
 
 def test_option_mistakes_exit_2(data, tmp_path, capsys):
-    code, _, err = main(capsys, "--train", str(data["train"]), "--embedding", "random", "--vectors-corpus", "peoples-daily", *TINY)
+    code, _, err = main(capsys, "--train", str(data["train"]), "--embedding", "random", "--vectors-corpus", str(data["corpus"]), *TINY)
     assert code == 2 and "--vectors-corpus" in err and "--embedding word2vec or fasttext" in err
     code, _, err = main(capsys, "vectors", "--corpus", str(tmp_path / "none.txt"), "--out", str(tmp_path / "v.txt"))
     assert code == 2 and "none.txt: neither a corpus name" in err

@@ -121,7 +121,8 @@ def test_predicting_imports_only_what_the_run_needs(tmp_path):
 def test_predicting_with_a_recurrent_run_needs_neither_sklearn_nor_matplotlib(tmp_path):
     train = write_csv(tmp_path / "t.csv", [("好吃又便宜", "pos"), ("难吃还贵", "neg")] * 10)
     runs = tmp_path / "runs"
-    tiny = ["--epochs", "1", "--embedding", "random", "--embed-dim", "8", "--hidden-size", "8", "--no-progress", "--threads", "1"]
+    tiny = ["--epochs", "1", "--embedding", "random", "--embed-dim", "8", "--hidden-size", "8", "--no-progress", "--threads", "1",
+            "--min-steps", "0"]
     assert run_cli("--train", str(train), "--runs-dir", str(runs), "--run-name", "r", *tiny).returncode == 0
     loaded = _modules_after(f"run.main(['predict', '--run', {str(runs / 'r')!r}, '好吃'])")
     assert "torch" in loaded and "sklearn" not in loaded and "matplotlib" not in loaded

@@ -123,7 +123,8 @@ def test_rjieba_missing_is_a_clear_error(monkeypatch):
 @pytest.mark.slow
 def test_second_cli_run_uses_the_cache(sample, tmp_path):
     args = ["--model", "gru", "--train", str(sample["train"]), "--epochs", "1", "--embed-dim", "8", "--hidden-size", "8",
-            "--no-progress", "--threads", "1", "--runs-dir", str(tmp_path / "runs"), "--token-cache", str(tmp_path / "cache")]
+            "--no-progress", "--threads", "1", "--runs-dir", str(tmp_path / "runs"), "--token-cache", str(tmp_path / "cache"),
+            "--vectors-corpus", "none", "--min-steps", "0"]
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     assert "tokens: train: tokenized" in first.stderr and "from the cache" not in first.stderr

@@ -45,18 +45,26 @@ def _quiet_gensim() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def corpus_sentences(name_or_path: str, tokens: Callable[[str], list[str]]) -> list[list[str]]:
-    """A corpus (a name from data_processor.corpora, or a UTF-8 text file read one text per line) as token lists.
+def corpus_texts(name_or_path: str) -> list[str]:
+    """A corpus (a name from data_processor.corpora, or a UTF-8 text file) as its non-blank lines.
 
     ``peoples-daily`` is already segmented: each line's words are joined with
-    spaces and passed to ``tokens``, so the whitespace tokenizer keeps its
-    words and jieba or char split them as the classifier would.
+    spaces, so the whitespace tokenizer keeps its words and jieba or char
+    split them as the classifier would.
     """
     if name_or_path == "peoples-daily":
-        texts = [" ".join(words) for words in peoples_daily_sentences()]
-    else:
-        texts = read_text(corpus_path(name_or_path)).splitlines()
-    sentences = [t for t in (tokens(text) for text in texts if text.strip()) if t]
+        return [" ".join(words) for words in peoples_daily_sentences()]
+    return [text for text in read_text(corpus_path(name_or_path)).splitlines() if text.strip()]
+
+
+def corpus_sentences(name_or_path: str, tokens: Callable[[str], list[str]]) -> list[list[str]]:
+    """A corpus (see `corpus_texts`) as token lists; a `DataError` if it holds no tokens."""
+    return nonempty_sentences(name_or_path, [tokens(text) for text in corpus_texts(name_or_path)])
+
+
+def nonempty_sentences(name_or_path: str, token_lists: Sequence[list[str]]) -> list[list[str]]:
+    """The non-empty token lists of a corpus; a `DataError` naming it if none is left."""
+    sentences = [t for t in token_lists if t]
     if not sentences:
         raise DataError(f"{name_or_path}: no tokens to train word vectors on")
     return sentences

@@ -15,7 +15,11 @@ from data_processor.vectors.lookup import (
     embedding_from_file,
     embedding_from_training,
 )
-from data_processor.vectors.training import corpus_sentences, train_word_vectors
+from data_processor.vectors.training import (
+    corpus_texts,
+    nonempty_sentences,
+    train_word_vectors,
+)
 from data_processor.vocab import Vocab
 from train.classify.settings import DEFAULT_EMBED_DIM, EMBEDDINGS, ClassifierConfig
 
@@ -43,11 +47,12 @@ def resolve_embedding(config: ClassifierConfig) -> tuple[ClassifierConfig, Vecto
 
 
 def build_embedding(config: ClassifierConfig, vectors: VectorFile | None, vocab: Vocab, train_tokens: Sequence[list[str]],
-                    tokens: Callable[[str], list[str]], log: Log = log_stderr) -> Embedding | None:
+                    tokenize_texts: Callable[[Sequence[str], str], list[list[str]]], log: Log = log_stderr) -> Embedding | None:
     """The embedding matrix --embedding asks for: None for random; vectors trained with gensim; or rows of a vectors file.
 
     word2vec and fasttext train on ``train_tokens`` (the training texts as the
-    classifier sees them) plus --vectors-corpus, tokenized by ``tokens``.
+    classifier sees them) plus --vectors-corpus, tokenized by ``tokenize_texts(texts, name)``
+    (as the classifier tokenizes, through the token cache).
     """
     if vectors is not None:
         return embedding_from_file(vectors, vocab, config.seed, config.embedding_cache, log)
@@ -55,8 +60,8 @@ def build_embedding(config: ClassifierConfig, vectors: VectorFile | None, vocab:
         return None
     sentences = [t for t in train_tokens if t]
     names = ["training texts"]
-    for corpus in (c.strip() for c in (config.vectors_corpus or "").split(",") if c.strip()):
-        extra = corpus_sentences(corpus, tokens)
+    for corpus in config.corpora():
+        extra = nonempty_sentences(corpus, tokenize_texts(corpus_texts(corpus), corpus))
         log(f"embedding: corpus {corpus}: {len(extra)} lines, {sum(map(len, extra))} tokens")
         sentences += extra
         names.append(corpus)

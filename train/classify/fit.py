@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -37,6 +38,12 @@ def predict_proba(model: nn.Module, batches: BucketBatcher, device: torch.device
         out[batch.index.numpy()] = probs
     assert out is not None, "no rows to predict"
     return out
+
+
+def planned_epochs(batches_per_pass: int, epochs: int, min_steps: int) -> int:
+    """Epochs to plan for: ``epochs``, or more when ``epochs`` passes over the training batches would make fewer than
+    ``min_steps`` optimizer steps (so a small training set is not left undertrained; early stopping ends it)."""
+    return max(epochs, math.ceil(min_steps / max(batches_per_pass, 1)))
 
 
 class ClassifierTrainer:

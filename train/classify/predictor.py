@@ -34,7 +34,7 @@ class Predictor:
         self.pipeline = TextPipeline(tokenize, stopwords, Vocab.load(run.file("vocab.json")), Vocab.load(run.file("labels.json")),
                                      self.config.max_len, self.config.backoff)
         self.device = resolve_device(device)
-        self.model = build_model(self.config, len(self.pipeline.vocab), len(self.pipeline.labels))
+        self.model = build_model(self.config, self.pipeline.vocab, len(self.pipeline.labels))
         try:
             self.model.load_state_dict(upgrade_state_dict(run.load_state_dict()))
         except RuntimeError as exc:

@@ -9,12 +9,14 @@ from train.classify.settings import RUN_KIND
 from train.common.rundir import RunDir
 
 if TYPE_CHECKING:
+    from train.classify.hybrid import HybridPredictor
     from train.classify.predictor import Predictor
     from train.classify.tfidf import TfidfPredictor
 
 
-def load_predictor(run_dir: str | Path, device: str = "cpu") -> "Predictor | TfidfPredictor":
-    """The predictor of a classifier run directory: `TfidfPredictor` for ``--model tfidf`` runs, `Predictor` otherwise.
+def load_predictor(run_dir: str | Path, device: str = "cpu") -> "Predictor | TfidfPredictor | HybridPredictor":
+    """The predictor of a classifier run directory: `TfidfPredictor` for ``--model tfidf`` runs, `HybridPredictor`
+    for ``CELL+tfidf`` runs, `Predictor` otherwise.
 
     Each kind's modules are imported only when a run of that kind is loaded (torch for one, scikit-learn for the other).
     """
@@ -23,6 +25,10 @@ def load_predictor(run_dir: str | Path, device: str = "cpu") -> "Predictor | Tfi
         from train.classify.tfidf import TfidfPredictor
 
         return TfidfPredictor(run_dir)
+    if str(config.get("model", "")).endswith("+tfidf"):
+        from train.classify.hybrid import HybridPredictor
+
+        return HybridPredictor(run_dir, device)
     from train.classify.predictor import Predictor
 
     return Predictor(run_dir, device)

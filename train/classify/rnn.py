@@ -10,11 +10,12 @@ import torch
 
 from data_processor.atomic import append_jsonl
 from data_processor.batching import BucketBatcher
+from data_processor.char_backoff import word_characters
 from data_processor.messages import Log, log_stderr
 from data_processor.vocab import Vocab
 from models.classifier import RNNClassifier
 from train.classify.embedding import build_embedding, check_inputs, resolve_embedding
-from train.classify.fit import fit, predict_proba
+from train.classify.fit import fit, planned_epochs, predict_proba
 from train.classify.run_files import save_text_tools, write_report
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.classify.text_pipeline import prepare_data
@@ -24,15 +25,16 @@ from train.common.rundir import RunDir
 from train.common.runtime import resolve_device, set_seed, set_threads
 
 
-def build_model(config: ClassifierConfig, vocab_size: int, num_classes: int, embedding_weights: np.ndarray | None = None) -> RNNClassifier:
-    """The `RNNClassifier` a resolved config describes (see `resolve_embedding`), with ``embedding_weights``
-    (``vocab_size x d``) as its initial embedding if given."""
+def build_model(config: ClassifierConfig, vocab: Vocab, num_classes: int, embedding_weights: np.ndarray | None = None) -> RNNClassifier:
+    """The `RNNClassifier` a resolved config describes (see `resolve_embedding`) over ``vocab``, with ``embedding_weights``
+    (``len(vocab) x d``) as its initial embedding if given."""
     if config.embed_dim is None:
         raise ValueError("resolve the config's embedding dimension first (resolve_embedding)")
     weights = torch.from_numpy(embedding_weights) if embedding_weights is not None else None
-    return RNNClassifier(vocab_size, num_classes, cell=config.model, embed_dim=config.embed_dim, hidden_size=config.hidden_size,
+    return RNNClassifier(len(vocab), num_classes, cell=config.cell, embed_dim=config.embed_dim, hidden_size=config.hidden_size,
                          num_layers=config.num_layers, bidirectional=config.bidirectional, dropout=config.dropout,
-                         pooling=config.pooling, embedding_weights=weights, freeze_embedding=config.freeze_embedding)
+                         pooling=config.pooling, embedding_weights=weights, freeze_embedding=config.freeze_embedding,
+                         word_dropout=config.word_dropout, word_chars=word_characters(vocab) if config.word_chars else None)
 
 
 def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
@@ -46,10 +48,13 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     data = prepare_data(config, log)
     pipeline, vocab, labels, stopwords = data.pipeline, data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
 
-    embedding = build_embedding(config, vectors, vocab, data.train_tokens, pipeline.tokens, log)
-    model = build_model(config, len(vocab), len(labels), embedding.matrix if embedding else None).to(device)
+    embedding = build_embedding(config, vectors, vocab, data.train_tokens, data.tokenize_texts, log)
+    model = build_model(config, vocab, len(labels), embedding.matrix if embedding else None).to(device)
     optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay, config.momentum)
-    scheduler = build_scheduler(config.schedule, optimizer, config.epochs)
+    epochs = planned_epochs(len(data.train), config.epochs, config.min_steps)
+    if epochs > config.epochs:
+        log(f"small training set: up to {epochs} epochs of {len(data.train)} batches, to make at least --min-steps {config.min_steps} steps")
+    scheduler = build_scheduler(config.schedule, optimizer, epochs)
 
     run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
     run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": str(device)})
@@ -60,7 +65,7 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     save_text_tools(run, config, stopwords)
     log(f"run directory: {run.path}")
 
-    result = fit(model, data.train, data.dev, optimizer, epochs=config.epochs, device=device, clip=config.clip,
+    result = fit(model, data.train, data.dev, optimizer, epochs=epochs, device=device, clip=config.clip,
                  patience=config.patience, scheduler=scheduler, on_epoch=lambda record: append_jsonl(run.file("metrics.jsonl"), record), progress=config.progress, log=log)
     assert result.best_state is not None
     run.save_state_dict(result.best_state)

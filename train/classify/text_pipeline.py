@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from data_processor.batching import BucketBatcher
 from data_processor.char_backoff import build_backoff_vocab, spell_out
@@ -58,13 +58,15 @@ class TextPipeline:
 
 @dataclass
 class PreparedData:
-    """What training needs from the data: the text pipeline, the training tokens, and batches per split."""
+    """What training needs from the data: the text pipeline, the training tokens, batches per split, and
+    ``tokenize_texts(texts, name)``: more texts tokenized as the training texts were (cached, back-off applied)."""
 
     pipeline: TextPipeline
     train_tokens: list[list[str]]
     train: BucketBatcher
     dev: BucketBatcher
     test: BucketBatcher | None
+    tokenize_texts: Callable[[Sequence[str], str], list[list[str]]]
 
 
 def prepare_data(config: ClassifierConfig, log: Log = log_stderr) -> PreparedData:
@@ -76,8 +78,11 @@ def prepare_data(config: ClassifierConfig, log: Log = log_stderr) -> PreparedDat
     tokenize = get_tokenizer(config.tokenizer, user_dict=config.user_dict, hmm=config.hmm)
     identity, directory = tokenizer_identity(config.tokenizer, config.user_dict, config.hmm), cache_dir(config.token_cache)
 
+    def tokenize_texts(texts: Sequence[str], name: str) -> list[list[str]]:
+        return cached_tokens(texts, tokenize, identity, stopwords, directory, config.workers, config.progress, name, log)
+
     def tokens(examples: Sequence[Example], name: str) -> list[list[str]]:
-        return cached_tokens([e.text for e in examples], tokenize, identity, stopwords, directory, config.workers, config.progress, name, log)
+        return tokenize_texts([e.text for e in examples], name)
 
     train_tokens = tokens(splits.train, "train")
     build_vocab = build_backoff_vocab if config.backoff == "char" else Vocab.build
@@ -91,4 +96,5 @@ def prepare_data(config: ClassifierConfig, log: Log = log_stderr) -> PreparedDat
     eval_batch = eval_batch_size(config)
     dev_batches = pipeline.labelled_batches(splits.dev, names["dev"], eval_batch, tokens(splits.dev, "dev"))
     test_batches = pipeline.labelled_batches(splits.test, names["test"], eval_batch, tokens(splits.test, "test")) if splits.test else None
-    return PreparedData(pipeline, train_tokens, train_batches, dev_batches, test_batches)
+    return PreparedData(pipeline, train_tokens, train_batches, dev_batches, test_batches,
+                        lambda texts, name: [pipeline.with_backoff(t) for t in tokenize_texts(texts, name)])

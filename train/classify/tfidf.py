@@ -44,31 +44,55 @@ def build_tfidf(config: ClassifierConfig, tokenize: Tokenizer | None = None, sto
                            tokenize=features, seed=config.seed)
 
 
+def fit_tfidf(config: ClassifierConfig, train: Sequence[Example], y_train: Sequence[int], log: Log = log_stderr) -> TfidfClassifier:
+    """The TF-IDF model a config describes, fitted on labelled training examples."""
+    model = build_tfidf(config, stopwords=model_stopwords(config))
+    start = time.perf_counter()
+    log(f"tfidf: {config.tfidf_features} 1-{config.tfidf_ngrams}-grams + {config.tfidf_classifier} (C={config.tfidf_c}), fitting on {len(y_train)} texts")
+    model.fit([e.text for e in train], y_train)
+    log(f"tfidf: {len(model.vectorizer.vocabulary_)} features, fitted in {time.perf_counter() - start:.1f}s")
+    return model
+
+
+def save_tfidf(run: RunDir, model: TfidfClassifier) -> None:
+    """Write a fitted TF-IDF model into a run directory: its n-gram vocabulary (JSON) and arrays (``.npz``)."""
+    vocabulary, arrays = model.state()
+    run.save_json(VOCAB_FILE, {"format": _FORMAT, "vocabulary": vocabulary})
+    run.save_arrays(ARRAYS_FILE, arrays)
+
+
+def load_tfidf(run: RunDir, config: ClassifierConfig) -> TfidfClassifier:
+    """The TF-IDF model `save_tfidf` wrote into ``run``; a `DataError` if its files are damaged."""
+    saved = run.load_json(VOCAB_FILE)
+    if not isinstance(saved, dict) or saved.get("format") != _FORMAT or not isinstance(saved.get("vocabulary"), dict):
+        raise DataError(f"{run.file(VOCAB_FILE)}: not a TF-IDF vocabulary file (format {_FORMAT!r} expected)")
+    tokenize, stopwords = load_text_tools(run, config) if config.tfidf_features == "word" else (None, frozenset())
+    model = build_tfidf(config, tokenize, stopwords)
+    try:
+        return model.load_state(saved["vocabulary"], run.load_arrays(ARRAYS_FILE))
+    except (ValueError, KeyError) as exc:
+        raise DataError(f"{run.file(ARRAYS_FILE)}: does not match {VOCAB_FILE} ({exc}); train the run again") from None
+
+
 def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     """Fit TF-IDF + a linear classifier as ``config`` says, write its run directory, and return the summary."""
     config.validate()
     splits, names = load_splits(config, log)
     log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test)} test")
     labels = build_label_vocab(splits.train, names["train"])
-    y_train = encode_labels(labels, splits.train, names["train"])
     y_dev = encode_labels(labels, splits.dev, names["dev"])
     y_test = encode_labels(labels, splits.test, names["test"]) if splits.test else None
-    stopwords = load_stopwords(config.stopwords) if config.tfidf_features == "word" else frozenset()
-    model = build_tfidf(config, stopwords=stopwords)
     start = time.perf_counter()
-    log(f"tfidf: {config.tfidf_features} 1-{config.tfidf_ngrams}-grams + {config.tfidf_classifier} (C={config.tfidf_c}), fitting on {len(y_train)} texts")
-    model.fit([e.text for e in splits.train], y_train)
+    model = fit_tfidf(config, splits.train, encode_labels(labels, splits.train, names["train"]), log)
     seconds = time.perf_counter() - start
     dev_accuracy = float((model.predict([e.text for e in splits.dev]) == np.asarray(y_dev)).mean())
-    log(f"tfidf: {len(model.vectorizer.vocabulary_)} features, fitted in {seconds:.1f}s; dev accuracy {dev_accuracy:.4f}")
+    log(f"tfidf: dev accuracy {dev_accuracy:.4f}")
 
     run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
     run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": "cpu"})
     labels.save(run.file("labels.json"))
-    vocabulary, arrays = model.state()
-    run.save_json(VOCAB_FILE, {"format": _FORMAT, "vocabulary": vocabulary})
-    run.save_arrays(ARRAYS_FILE, arrays)
-    save_text_tools(run, config, stopwords)
+    save_tfidf(run, model)
+    save_text_tools(run, config, model_stopwords(config))
     append_jsonl(run.file("metrics.jsonl"), {"epoch": 1, "dev_accuracy": round(dev_accuracy, 6), "seconds": round(seconds, 3)})
     log(f"run directory: {run.path}")
     test_metrics = None
@@ -76,6 +100,11 @@ def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
         test_metrics = classification_metrics(y_test, model.predict([e.text for e in splits.test]), labels.itos)
     summary = {"run": str(run.path), "best_epoch": 1, "best_dev_accuracy": dev_accuracy, "epochs_run": 1}
     return write_report(run, summary, test_metrics)
+
+
+def model_stopwords(config: ClassifierConfig) -> frozenset[str]:
+    """The stopwords a TF-IDF model removes: the --stopwords list for word features, none for character n-grams."""
+    return load_stopwords(config.stopwords) if config.tfidf_features == "word" else frozenset()
 
 
 class TfidfPredictor:
@@ -87,15 +116,7 @@ class TfidfPredictor:
         run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
         self.config = run.load_settings(ClassifierConfig)
         self.labels = Vocab.load(run.file("labels.json"))
-        saved = run.load_json(VOCAB_FILE)
-        if not isinstance(saved, dict) or saved.get("format") != _FORMAT or not isinstance(saved.get("vocabulary"), dict):
-            raise DataError(f"{run.file(VOCAB_FILE)}: not a TF-IDF vocabulary file (format {_FORMAT!r} expected)")
-        tokenize, stopwords = load_text_tools(run, self.config) if self.config.tfidf_features == "word" else (None, frozenset())
-        self.model = build_tfidf(self.config, tokenize, stopwords)
-        try:
-            self.model.load_state(saved["vocabulary"], run.load_arrays(ARRAYS_FILE))
-        except (ValueError, KeyError) as exc:
-            raise DataError(f"{run.file(ARRAYS_FILE)}: does not match {VOCAB_FILE} ({exc}); train the run again") from None
+        self.model = load_tfidf(run, self.config)
         self.run = run
 
     @property
