@@ -46,7 +46,7 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     set_threads(config.threads)
     device = resolve_device(config.device)
     data = prepare_data(config, log)
-    pipeline, vocab, labels, stopwords = data.pipeline, data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
+    vocab, labels, stopwords = data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
 
     embedding = build_embedding(config, vectors, vocab, data.train_tokens, data.tokenize_texts, log)
     model = build_model(config, vocab, len(labels), embedding.matrix if embedding else None).to(device)
