@@ -68,11 +68,11 @@ class Dataset:
 
 
 DATASETS = (
-    Dataset("reviews-zh", None),
-    Dataset("waimai", "waimai_10k.csv"),
-    Dataset("shopping-cat", "online_shopping_10_cats.csv", "cat", SHOPPING_CAP),
     Dataset("waimai-1k", "waimai_10k.csv", "label", 1000),
     Dataset("shopping-cat-2k", "online_shopping_10_cats.csv", "cat", 2000),
+    Dataset("waimai", "waimai_10k.csv"),
+    Dataset("shopping-cat", "online_shopping_10_cats.csv", "cat", SHOPPING_CAP),
+    Dataset("reviews-zh", None),
 )
 QUICK_DATASETS = ("waimai-1k", "shopping-cat-2k")
 

@@ -92,8 +92,12 @@ class Settings:
         return settings
 
     @classmethod
-    def from_dict(cls, values: Any, source: str = "config"):
-        """Settings from a mapping such as a saved ``config.json``: unknown keys and ill-typed values are a `ConfigError`."""
+    def from_dict(cls, values: Any, source: str = "config", saved: bool = False):
+        """Settings from a mapping such as a saved ``config.json``: unknown keys and ill-typed values are a `ConfigError`.
+
+        Absent keys take their defaults; with ``saved`` (a run's own record), a setting added after the run was
+        saved takes its `BEFORE_ADDED` value instead, the one that reproduces the run.
+        """
         if not isinstance(values, Mapping):
             raise ConfigError(f"{source}: expected a JSON object of settings, got {type(values).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
@@ -101,7 +105,8 @@ class Settings:
         if unknown:
             raise ConfigError(f"{source}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
                               f"it was written by another version of this tool, or edited: remove {'them' if len(unknown) > 1 else 'it'}")
-        settings = cls(**{**{k: v for k, v in cls.BEFORE_ADDED.items() if k not in values}, **{k: v for k, v in values.items() if k in names}})
+        before = {k: v for k, v in cls.BEFORE_ADDED.items() if k not in values} if saved else {}
+        settings = cls(**{**before, **{k: v for k, v in values.items() if k in names}})
         settings.check(source)
         return settings
 

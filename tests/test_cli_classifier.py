@@ -194,6 +194,8 @@ def test_min_steps_trains_a_small_set_for_more_epochs(tmp_path):
 def test_a_run_saved_before_an_option_existed_keeps_its_old_behaviour(tmp_path):
     from train.classify.settings import ClassifierConfig
 
-    old = ClassifierConfig.from_dict({"model": "lstm"}, "old config.json")
+    old = ClassifierConfig.from_dict({"model": "lstm"}, "old config.json", saved=True)
     assert (old.min_steps, old.word_dropout, old.word_chars) == (0, 0.0, False)
-    assert ClassifierConfig.from_dict({"model": "lstm", "word_chars": True}, "new config.json").word_chars
+    assert ClassifierConfig.from_dict({"model": "lstm", "word_chars": True}, "new config.json", saved=True).word_chars
+    options = ClassifierConfig.from_dict({"model": "lstm"}, "options")  # not a saved run: today's defaults
+    assert (options.min_steps, options.word_chars) == (ClassifierConfig.min_steps, ClassifierConfig.word_chars) == (800, True)

@@ -83,7 +83,7 @@ class RunDir:
 
     def load_settings(self, settings: type[S]) -> S:
         """The run's ``config.json`` as ``settings`` (strictly: unknown keys and ill-typed values are a `ConfigError`)."""
-        return settings.from_dict(self.load_json("config.json"), str(self.file("config.json")))
+        return settings.from_dict(self.load_json("config.json"), str(self.file("config.json")), saved=True)
 
     def save_state_dict(self, state: dict[str, torch.Tensor], name: str = CHECKPOINT) -> None:
         """Write tensors (a ``state_dict``) to ``name``, atomically."""
