@@ -81,6 +81,15 @@ def shared_file():
     return get
 
 
+def train_on_sample(sample: dict, model: str, name: str, *options: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """Train ``model`` on the `sample` splits into the run ``name``; the run must succeed. Returns the result and the run directory."""
+    runs = sample["dir"] / "runs"
+    result = run_cli("--model", model, "--train", str(sample["train"]), "--dev", str(sample["dev"]), "--test", str(sample["test"]),
+                     "--runs-dir", str(runs), "--run-name", name, *options)
+    assert result.returncode == 0, result.stderr
+    return result, runs / name
+
+
 def write_csv(path: Path, rows) -> Path:
     """Write (text, label) rows as a CSV file with a header."""
     with open(path, "w", encoding="utf-8", newline="") as handle:

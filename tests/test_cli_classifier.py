@@ -7,18 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import assert_user_error, run_cli, write_csv
+from tests.conftest import assert_user_error, run_cli, train_on_sample, write_csv
 
 FAST = ["--epochs", "3", "--embed-dim", "32", "--hidden-size", "32", "--max-len", "60", "--batch-size", "32", "--no-progress", "--seed", "1", "--threads", "1", "--vectors-corpus", "none", "--min-steps", "300"]
 
 
 @pytest.fixture(scope="module")
 def trained(sample):
-    runs = sample["dir"] / "runs"
-    result = run_cli("--model", "lstm", "--train", str(sample["train"]), "--dev", str(sample["dev"]), "--test", str(sample["test"]),
-                     "--runs-dir", str(runs), "--run-name", "e2e", *FAST)
-    assert result.returncode == 0, result.stderr
-    return result, runs / "e2e"
+    return train_on_sample(sample, "lstm", "e2e", *FAST)
 
 
 @pytest.mark.slow

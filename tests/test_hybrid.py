@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import assert_user_error, run_cli
+from tests.conftest import assert_user_error, run_cli, train_on_sample
 from train.classify.hybrid import WEIGHTS, choose_weight, fuse
 
 FAST = ["--epochs", "2", "--embed-dim", "16", "--hidden-size", "16", "--max-len", "60", "--embedding", "random", "--no-progress",
@@ -33,11 +33,7 @@ def test_weight_is_chosen_on_the_labels_given():
 
 @pytest.fixture(scope="module")
 def hybrid_run(sample):
-    runs = sample["dir"] / "runs"
-    result = run_cli("--model", "gru+tfidf", "--train", str(sample["train"]), "--dev", str(sample["dev"]), "--test", str(sample["test"]),
-                     "--runs-dir", str(runs), "--run-name", "hybrid", *FAST)
-    assert result.returncode == 0, result.stderr
-    return result, runs / "hybrid"
+    return train_on_sample(sample, "gru+tfidf", "hybrid", *FAST)
 
 
 @pytest.mark.slow
