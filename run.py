@@ -43,6 +43,8 @@ def add_train(sub) -> None:
     )
     groups = add_options(p, ClassifierConfig, GROUPS)
     groups["run"].add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
+    groups["run"].add_argument("--resume", metavar="RUN", help="continue an interrupted run (Ctrl-C, a crash, a killed process) "
+                               "from its last finished epoch, with its own settings; other options are not allowed beside it")
     p.set_defaults(handler=cmd_train, settings=ClassifierConfig)
 
 
@@ -53,7 +55,16 @@ def cmd_train(config) -> int:
         from train.classify.hybrid import train_hybrid as train
     else:
         from train.classify.rnn import train_classifier as train
-    summary = train(config)
+    return print_train_summary(train(config))
+
+
+def resume_train(path: str, config) -> int:
+    from train.classify.resume import resume_classifier
+
+    return print_train_summary(resume_classifier(path, config.progress))
+
+
+def print_train_summary(summary: dict) -> int:
     print(f"best dev accuracy: {summary['best_dev_accuracy']:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']})")
     if "test_accuracy" in summary:
         print(f"test accuracy: {summary['test_accuracy']:.4f} (macro-F1 {summary['test_macro_f1']:.4f})")
@@ -66,7 +77,7 @@ def dry_run_train(config) -> dict:
 
     config.validate()
     check_inputs(config)
-    return resolve_embedding(config)[0].to_dict()
+    return resolve_embedding(config, unpickle=False)[0].to_dict()
 
 
 # ---------------------------------------------------------------- predict, evaluate
@@ -83,10 +94,13 @@ def add_predict(sub) -> None:
 
 
 def cmd_predict(s) -> int:
-    from data_processor.io import read_table
+    from data_processor.io import read_table, tsv_field
     from train.classify.predictors import load_predictor
 
     texts = list(s.texts or [])
+    for number, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise ConfigError(f"text {number} of the command line is empty; there is nothing to classify in it")
     if s.file:
         fmt = s.format or ("tsv" if s.file.endswith(".txt") and s.text_col is None else None)
         table = read_table(s.file, s.text_col if s.text_col is not None else (0 if fmt == "tsv" else None),
@@ -95,11 +109,25 @@ def cmd_predict(s) -> int:
     if not texts:
         raise ConfigError("nothing to predict: give texts as arguments or --file FILE")
     predictor = load_predictor(s.run, s.device)
+    note_unfinished(s.run)
     if not predictor.probabilistic:
-        print("note: a TF-IDF + LinearSVC run: the second column is a margin, not a probability", file=sys.stderr)
+        print("note: a TF-IDF + LinearSVC run: the score is a margin, not a probability", file=sys.stderr)
+    score = "probability" if predictor.probabilistic else "margin"
     for text, (label, prob) in zip(texts, predictor.predict(texts)):
-        print(f"{label}\t{prob:.4f}\t{text}")
+        if s.output_format == "jsonl":
+            print(json.dumps({"label": label, score: round(prob, 6), "text": text}, ensure_ascii=False))
+        else:
+            print(f"{tsv_field(label)}\t{prob:.4f}\t{tsv_field(text)}")
     return 0
+
+
+def note_unfinished(path: str) -> None:
+    """Say on stderr when a run did not finish training (its best weights so far are used)."""
+    from train.common.rundir import RunDir
+
+    if not RunDir(path).complete():
+        print(f"note: {path} did not finish training; using its best weights so far (finish it with: python run.py train "
+              f"--resume {path})", file=sys.stderr)
 
 
 def add_evaluate(sub) -> None:
@@ -117,6 +145,7 @@ def cmd_evaluate(s) -> int:
     from train.common.metrics import format_confusion
 
     predictor = load_predictor(s.run, s.device)
+    note_unfinished(s.run)
     table = read_table(s.file, s.text_col, s.label_col, s.format, s.encoding, s.skip_bad_rows)
     if table.skipped:
         print(f"{s.file}: skipped {table.skipped} bad rows", file=sys.stderr)
@@ -149,6 +178,8 @@ def add_generate(sub) -> None:
     )
     groups = add_options(t, CharLMConfig, GROUPS)
     groups["run"].add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
+    groups["run"].add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last finished epoch, with "
+                               "its own settings; other options are not allowed beside it")
     t.set_defaults(handler=cmd_generate_train, settings=CharLMConfig)
     s = actions.add_parser(
         "sample", help="write text with a trained character model", formatter_class=HelpFormatter,
@@ -172,7 +203,16 @@ def add_generate(sub) -> None:
 def cmd_generate_train(config) -> int:
     from train.charlm.pipeline import train_char_lm
 
-    s = train_char_lm(config)
+    return print_char_lm_summary(train_char_lm(config))
+
+
+def resume_generate_train(path: str, config) -> int:
+    from train.charlm.pipeline import resume_char_lm
+
+    return print_char_lm_summary(resume_char_lm(path, config.progress))
+
+
+def print_char_lm_summary(s: dict) -> int:
     print(f"best validation loss: {s['best_val_loss']:.4f} nats/char (perplexity {s['best_val_perplexity']:.2f}), "
           f"epoch {s['best_epoch']} of {s['epochs_run']}{' (stopped by --time-budget)' if s['stopped_by_time_budget'] else ''}")
     print(f"last epoch: training loss {s['final_train_loss']:.4f} nats/char (perplexity {s['final_train_perplexity']:.2f}), "
@@ -312,6 +352,19 @@ COMMANDS: list[tuple[str, Callable]] = [
 ]
 # Commands whose --dry-run prints the resolved settings: how each resolves them.
 DRY_RUNS: dict[Callable, Callable] = {cmd_train: dry_run_train, cmd_generate_train: lambda config: config.resolved().to_dict()}
+# Commands with --resume RUN: what resumes a run of each.
+RESUMES: dict[Callable, Callable] = {cmd_train: resume_train, cmd_generate_train: resume_generate_train}
+
+
+def check_resume_alone(args: argparse.Namespace, settings) -> None:
+    """A `ConfigError` when --resume comes with --dry-run or with training options (a resumed run keeps its own)."""
+    if args.dry_run:
+        raise ConfigError("--resume and --dry-run do not go together; the run's settings are in its config.json")
+    changed = [f"--{name.replace('_', '-')}" for name, value in vars(settings).items()
+               if name != "progress" and value != getattr(type(settings)(), name)]
+    if changed:
+        raise ConfigError(f"--resume continues a run with its own settings; leave out {', '.join(changed)} "
+                          "(only --no-progress may go with it)")
 
 
 def build_parser() -> Parser:
@@ -335,6 +388,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = args.settings.from_args(args) if args.settings else None
+        if getattr(args, "resume", None):
+            check_resume_alone(args, settings)
+            return RESUMES[args.handler](args.resume, settings)
         if getattr(args, "dry_run", False):
             print(json.dumps(DRY_RUNS[args.handler](settings), ensure_ascii=False, indent=2))
             return 0
@@ -342,8 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"error: interrupted{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
 
 

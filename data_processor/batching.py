@@ -64,6 +64,14 @@ class BucketBatcher:
         self.batch_size, self.shuffle, self.pool_batches = batch_size, shuffle, pool_batches
         self._generator = torch.Generator().manual_seed(seed)
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The shuffling generator's state, so a resumed run draws the same batch orders."""
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Put back a state taken by `state_dict`."""
+        self._generator.set_state(state["generator"])
+
     def __len__(self) -> int:
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 

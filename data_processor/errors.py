@@ -17,6 +17,10 @@ class ConfigError(UserError):
     """An option or combination of options is invalid."""
 
 
+class TrainingError(UserError):
+    """Training cannot go on (the loss became NaN or infinite); the message says what to change."""
+
+
 def where(path: object, line: int | None = None) -> str:
     """Format a location as ``path:line`` (or just ``path``) for error messages."""
     return f"{path}:{line}" if line is not None else str(path)

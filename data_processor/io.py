@@ -114,6 +114,8 @@ def read_table(
             table = _collect(path, rows, skip_bad_rows, require_label)
     except UnicodeDecodeError as exc:
         raise DataError(_decode_error_message(path, encoding, exc)) from None
+    except UnicodeError as exc:  # a decoder's complaint without a position, e.g. utf-16's "stream does not start with BOM"
+        raise DataError(f"{path}: not valid {encoding} text ({exc}); pass --encoding with the file's encoding") from None
     except LookupError:
         raise ConfigError(f"unknown encoding {encoding!r}; try utf-8 or gb18030") from None
     if not table.examples:
@@ -127,7 +129,7 @@ def _as_index(col: str | int | None) -> str | int | None:
     return col
 
 
-# A row reader yields (line, text or None, label or None, problem or None).
+# A row reader yields (line, text or None, label or None, problem or None); a problem ends with how to fix the row.
 _Row = tuple[int, str | None, str | None, str | None]
 
 
@@ -135,14 +137,14 @@ def _collect(path: Path, rows: Iterator[_Row], skip_bad_rows: bool, require_labe
     table = Table(path)
     for line, text, label, problem in rows:
         if problem is None and (text is None or not text.strip()):
-            problem = "the row has no text"
+            problem = "the row has no text; fix the row"
         if problem is None and require_label and (label is None or not label.strip()):
-            problem = "the row has no label"
+            problem = "the row has no label; fix the row"
         if problem is not None:
             if skip_bad_rows:
                 table.skipped += 1
                 continue
-            raise DataError(f"{where(path, line)}: {problem}; fix the row or pass --skip-bad-rows")
+            raise DataError(f"{where(path, line)}: {problem} or pass --skip-bad-rows")
         table.examples.append(Example(text.strip(), label.strip() if label is not None else None, line))
     return table
 
@@ -166,6 +168,10 @@ def _pick(header: list[str], col: str | int | None, guesses: tuple[str, ...], wh
     raise DataError(f"{where(path, 1)}: no {what} column {wanted} in the header {names}; choose one with {flag}")
 
 
+_CSV_EXTRA = "(a comma inside the text?); put the text in double quotes"
+_TSV_EXTRA = "(a tab inside the text?); remove it"
+
+
 def _read_csv(handle, path: Path, text_col, label_col, require_label) -> Iterator[_Row]:
     reader = csv.reader(handle)
     try:
@@ -174,19 +180,29 @@ def _read_csv(handle, path: Path, text_col, label_col, require_label) -> Iterato
         return
     ti = _pick(header, text_col, TEXT_COLUMN_GUESSES, "text", path, True)
     li = _pick(header, label_col, (LABEL_COLUMN_DEFAULT,), "label", path, require_label)
-    yield from _split_rows(reader, ti, li)
+    yield from _split_rows(reader, ti, li, len(header), _CSV_EXTRA)
 
 
-def _split_rows(reader, ti: int, li: int | None) -> Iterator[_Row]:
-    """Yield rows of a csv.reader as (line, text, label, problem), tracking each record's first line."""
+def _split_rows(reader, ti: int, li: int | None, width: int, extra_hint: str) -> Iterator[_Row]:
+    """Yield rows of a csv.reader as (line, text, label, problem), tracking each record's first line.
+
+    A row needs the text and label columns; one with more than ``width`` fields (the header's, or the first
+    row's) is refused rather than read, since a separator inside the text would shift the label
+    (``extra_hint`` says what to do). Empty fields at the end of a row do not count.
+    """
     start = reader.line_num + 1
+    needed = max(ti, li if li is not None else 0) + 1
     for fields in reader:
         line, start = start, reader.line_num + 1
         if not fields or all(not f.strip() for f in fields):
             continue
-        needed = max(ti, li if li is not None else 0) + 1
+        while len(fields) > width and not fields[-1].strip():
+            fields = fields[:-1]
+        if len(fields) > width:
+            yield line, None, None, f"the row has {len(fields)} fields, expected {width} {extra_hint}"
+            continue
         if len(fields) < needed:
-            yield line, None, None, f"the row has {len(fields)} fields, expected at least {needed}"
+            yield line, None, None, f"the row has {len(fields)} fields, expected at least {needed}; fix the row"
             continue
         yield line, fields[ti], fields[li] if li is not None else None, None
 
@@ -206,12 +222,18 @@ def _read_tsv(handle, path: Path, text_col, label_col, require_label) -> Iterato
     if has_header:
         ti = _pick(first, text_col, TEXT_COLUMN_GUESSES, "text", path, True)
         li = _pick(first, label_col, (LABEL_COLUMN_DEFAULT,), "label", path, require_label)
-        yield from _split_rows(reader, ti, li)
+        yield from _split_rows(reader, ti, li, len(first), _TSV_EXTRA)
         return
     ti = text_col if text_col is not None else 0
     li = label_col if label_col is not None else (1 if require_label or len(first) > 1 else None)
-    rows = [first]
-    yield from _split_rows(_Prepend(rows, reader), ti, li)
+    yield from _split_rows(_Prepend([first], reader), ti, li, _width(first), _TSV_EXTRA)
+
+
+def _width(row: list[str]) -> int:
+    """The fields of a row, empty ones at its end not counted (at least 1)."""
+    while len(row) > 1 and not row[-1].strip():
+        row = row[:-1]
+    return len(row)
 
 
 class _Prepend:
@@ -229,6 +251,9 @@ class _Prepend:
             yield row
 
 
+_JSONL_FIX = "fix the line (JSON Lines: one object per line)"
+
+
 def _read_jsonl(handle, path: Path, text_col, label_col, require_label) -> Iterator[_Row]:
     if isinstance(text_col, int) or isinstance(label_col, int):
         raise ConfigError(f"{path}: JSONL rows are objects; name the fields with --text-col/--label-col, not indexes")
@@ -236,12 +261,18 @@ def _read_jsonl(handle, path: Path, text_col, label_col, require_label) -> Itera
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw)
+            obj = json.loads(raw.rstrip("\r\n"))  # so an error at the end of the line names its column, not line 2's
         except json.JSONDecodeError as exc:
-            yield line, None, None, f"invalid JSON ({exc.msg} at column {exc.colno})"
+            yield line, None, None, f"invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno}); {_JSONL_FIX}"
+            continue
+        except ValueError:  # json.loads refuses integers of more than sys.get_int_max_str_digits() (4300) digits
+            yield line, None, None, f"a number with too many digits to read; {_JSONL_FIX}"
+            continue
+        except RecursionError:
+            yield line, None, None, f"JSON nested too deeply to read; {_JSONL_FIX}"
             continue
         if not isinstance(obj, dict):
-            yield line, None, None, "the line is not a JSON object"
+            yield line, None, None, f"the line is not a JSON object; {_JSONL_FIX}"
             continue
         keys = {k.lower(): k for k in obj}
         tkey = next((keys[c.lower()] for c in ((text_col,) if text_col else TEXT_COLUMN_GUESSES) if c.lower() in keys), None)
@@ -258,6 +289,26 @@ def _scalar(value) -> str | None:
 
 
 _ROW_READERS = {"csv": _read_csv, "tsv": _read_tsv, "jsonl": _read_jsonl}
+
+
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def tsv_field(text: str) -> str:
+    r"""``text`` made safe for one field of a TSV line: backslash, tab, newline and carriage return escaped as
+    ``\\ \t \n \r``, other control characters as ``\xNN``, the line separators U+2028/U+2029 as ``\uNNNN``."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif code in (0x2028, 0x2029):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _decode_error_message(path: Path, encoding: str, exc: UnicodeDecodeError) -> str:

@@ -127,7 +127,7 @@ class Settings:
             choices = meta.get("choices")
             if choices is not None and value not in choices:
                 raise ConfigError(f"{where}unknown {f.name.replace('_', ' ')} {value!r}; choose one of {', '.join(choices)}")
-            if base is float and not math.isfinite(value):
+            if base is float and not _is_finite(value):
                 raise ConfigError(f"{where}{name} must be a finite number, got {value}")
             problem = _out_of_bounds(value, meta)
             if problem:
@@ -157,6 +157,14 @@ def _out_of_bounds(value: float, meta: Mapping[str, Any]) -> str | None:
 def _a(base: type) -> str:
     """``a float``, ``an int``: the type for a message."""
     return {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}.get(base.__name__, base.__name__)
+
+
+def _is_finite(value: float) -> bool:
+    """Whether a number is finite; an integer too large for a float (JSON numbers have no limit) is not."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _is_instance(value: Any, base: type) -> bool:

@@ -94,13 +94,17 @@ def cached_tokens(texts: Sequence[str], tokenize: Tokenizer, tokenizer: str, sto
             log(f"tokens: {name}: {len(texts)} texts from the cache ({path.name[:12]}..., {time.perf_counter() - start:.2f}s)")
             return tokens
         except (ValueError, KeyError, OSError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
-            log(f"warning: {path}: a damaged token cache entry ({exc}); tokenizing again")
+            why = "it holds pickled objects" if "pickle" in str(exc) else (str(exc).splitlines() or [type(exc).__name__])[0]
+            log(f"warning: {path}: a damaged token cache entry, not used ({why}); tokenizing again")
     tokens = [remove_stopwords(t, stopwords) for t in tokenize_all(texts, tokenize, workers, progress, desc=f"tokenizing {name}")]
     message = f"tokens: {name}: tokenized {len(texts)} texts in {time.perf_counter() - start:.1f}s"
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **encode_entry(tokens, key))
-        message += f", cached in {path.parent}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, **encode_entry(tokens, key))
+            message += f", cached in {path.parent}"
+        except OSError as exc:  # a full disk, a read-only directory, a file where the directory should be: not worth stopping for
+            message += f"; warning: could not write the token cache {path.parent} ({exc.strerror or exc}); the next run segments again"
     log(message)
     return tokens

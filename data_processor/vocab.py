@@ -105,6 +105,8 @@ class Vocab:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"the JSON is not an object with format {_FORMAT!r}")
             if data.get("format") != _FORMAT:
                 raise ValueError(f"format is {data.get('format')!r}, expected {_FORMAT!r}")
             specials = data["specials"]
@@ -113,3 +115,5 @@ class Vocab:
             raise DataError(f"{path}: no such vocabulary file") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{path}: not a vocabulary file ({exc})") from None
+        except RecursionError:
+            raise DataError(f"{path}: not a vocabulary file (JSON nested too deeply to read)") from None

@@ -56,7 +56,8 @@ def vocab_of(sentences=SENTENCES, min_freq: int = 1) -> Vocab:
 
 
 def build(path: Path, vocab: Vocab, seed: int = 0, cache: Path | None = None, log: Log | None = None):
-    return embedding_from_file(open_vectors(path), vocab, seed, str(cache) if cache else None, log if log is not None else Log())
+    return embedding_from_file(open_vectors(path, trust_pickle=True), vocab, seed, str(cache) if cache else None,
+                               log if log is not None else Log())
 
 
 # words in the file: two vocabulary tokens, a lower-cased form of one, and words the vocabulary lacks
@@ -95,7 +96,7 @@ def test_each_format_round_trips_exact_rows(tmp_path, name, save, fmt):
     kv = keyed(FILE_WORDS)
     path = tmp_path / name
     save(kv, path)
-    vectors = open_vectors(path)
+    vectors = open_vectors(path, trust_pickle=True)
     assert (vectors.format, vectors.dim) == (fmt, DIM)
     vocab = vocab_of()
     emb = build(path, vocab)
@@ -322,3 +323,57 @@ def test_corpus_sentences_file_and_peoples_daily(tmp_path):
     assert pd[0][:2] == ["迈向", "充满"]
     with pytest.raises(DataError, match="neither a corpus name"):
         corpus_sentences(str(tmp_path / "missing.txt"), str.split)
+
+
+class _RunsCode:
+    """A pickle that would create a file when unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("name", ["vectors.txt", "vectors.bin", "vectors.kv", "vectors.model"])
+def test_a_pickle_is_never_unpickled_without_trust_pickle(tmp_path, name):
+    import pickle
+
+    marker = tmp_path / "ran"
+    path = tmp_path / name
+    path.write_bytes(pickle.dumps(_RunsCode(marker), protocol=4))
+    with pytest.raises(DataError) as info:
+        open_vectors(path)
+    message = str(info.value)
+    assert "--trust-pickle" in message if name.endswith((".kv", ".model")) else "not named .kv or .model" in message
+    if name.endswith((".kv", ".model")):
+        assert open_vectors(path, trust_pickle=True, unpickle=False).dim is None  # a dry run opens nothing
+    else:
+        with pytest.raises(DataError, match="not named .kv or .model"):  # content alone never makes a file a pickle to load
+            open_vectors(path, trust_pickle=True)
+    assert not marker.exists()
+
+
+def test_corrupt_gzip_data_is_a_data_error(tmp_path):
+    # found by tests/test_fuzz.py: a .gz file with a valid header but corrupt deflate data raised zlib.error
+    broken = tmp_path / "v.txt.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + b"\x00" * 5)
+    with pytest.raises(DataError, match=r"v\.txt\.gz: cannot be read \(Error -3 while decompressing data"):
+        open_vectors(broken)
+    # the damage past the rows open_vectors reads: a second gzip member whose data is garbage
+    import gzip
+
+    rows = b"".join(b"w%d 0.5 0.25 1\n" % i for i in range(3000))
+    later = tmp_path / "later.txt.gz"
+    later.write_bytes(gzip.compress(b"3001 3\n" + rows) + gzip.compress(b"x 1 2 3\n")[:10] + b"\x07" * 40)
+    with pytest.raises(DataError, match=r"later\.txt\.gz: cannot be read \(Error -3 while decompressing data"):
+        read_rows(open_vectors(later), {"w1"})
+
+
+@pytest.mark.parametrize("dim", ["99999999999999999999", "999999999999"])
+def test_absurd_header_dimension_is_a_data_error(tmp_path, dim):
+    # found by tests/test_fuzz.py: sniffing for a binary row read 4 * dim bytes: OverflowError, or MemoryError
+    path = tmp_path / "v.bin"
+    path.write_bytes(f"3 {dim}\n".encode() + b"abc \x00\x00\x80\x3f\n")
+    with pytest.raises(DataError, match=r"v\.bin:2: after the header 'count dim', neither a text row"):
+        open_vectors(path)

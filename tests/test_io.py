@@ -126,3 +126,51 @@ def test_unknown_encoding_and_format(tmp_path):
     g = write(tmp_path / "a.dat", "x")
     with pytest.raises(ConfigError, match=r"cannot tell the format .* pass --format"):
         dio.read_table(g)
+
+
+def test_extra_tsv_field_is_refused_not_read_as_label(tmp_path):
+    f = write(tmp_path / "a.tsv", "好吃\tpos\n前半句\t后半句\tneg\n难吃\tneg\n")
+    with pytest.raises(DataError, match=r"a\.tsv:2: the row has 3 fields, expected 2 \(a tab inside the text\?\); remove it or pass --skip-bad-rows$"):
+        dio.read_table(f)
+    table = dio.read_table(f, skip_bad_rows=True)
+    assert (table.labels, table.skipped) == (["pos", "neg"], 1)
+    h = write(tmp_path / "h.tsv", "text\tlabel\n好吃\tpos\n前半句\t后半句\tneg\n")
+    with pytest.raises(DataError, match=r"h\.tsv:3: the row has 3 fields, expected 2"):
+        dio.read_table(h)
+
+
+def test_extra_csv_field_is_refused_and_trailing_empty_fields_are_not(tmp_path):
+    f = write(tmp_path / "a.csv", "text,label\n好吃,pos\n好,但是贵,pos\n")
+    with pytest.raises(DataError, match=r"a\.csv:3: the row has 3 fields, expected 2 \(a comma inside the text\?\); "
+                                        r"put the text in double quotes or pass --skip-bad-rows$"):
+        dio.read_table(f)
+    g = write(tmp_path / "b.csv", 'text,label\n好吃,pos,\n"好,但是贵",pos\n')
+    assert dio.read_table(g).labels == ["pos", "pos"]
+
+
+def test_jsonl_error_at_end_of_line_names_its_column(tmp_path):
+    f = write(tmp_path / "a.jsonl", '{"text": "好", "label": 1}\n{"text": "差", "label": 0\n')
+    with pytest.raises(DataError, match=r"a\.jsonl:2: invalid JSON \(Expecting ',' delimiter at column 25\)"):
+        dio.read_table(f)
+
+
+def test_utf16_file_without_bom_is_a_data_error(tmp_path):
+    # found by tests/test_fuzz.py: utf-16's decoder raised a bare UnicodeError ("stream does not start with BOM")
+    f = tmp_path / "a.csv"
+    f.write_bytes("text,label\n好,1\n".encode("utf-16-le"))
+    with pytest.raises(DataError, match=r"a\.csv: not valid utf-16 text \(UTF-16 stream does not start with BOM\); pass --encoding"):
+        dio.read_table(f, encoding="utf-16")
+
+
+def test_jsonl_too_deep_or_too_long_a_number_is_a_bad_row(tmp_path):
+    # found by tests/test_fuzz.py: json.loads raised RecursionError and ValueError (over 4300 digits), not JSONDecodeError
+    deep = '{"text": ' + "[" * 5000 + "]" * 5000 + ', "label": "x"}'
+    huge = '{"text": "好", "label": ' + "9" * 5000 + "}"
+    f = write(tmp_path / "a.jsonl", f'{{"text": "好", "label": 1}}\n{deep}\n{huge}\n')
+    with pytest.raises(DataError, match=r"a\.jsonl:2: JSON nested too deeply to read; fix the line"):
+        dio.read_table(f)
+    g = write(tmp_path / "b.jsonl", f'{{"text": "好", "label": 1}}\n{huge}\n')
+    with pytest.raises(DataError, match=r"b\.jsonl:2: a number with too many digits to read; fix the line"):
+        dio.read_table(g)
+    table = dio.read_table(f, skip_bad_rows=True)
+    assert (table.labels, table.skipped) == (["1"], 2)

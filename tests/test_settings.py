@@ -126,3 +126,25 @@ def test_predicting_with_a_recurrent_run_needs_neither_sklearn_nor_matplotlib(tm
     assert run_cli("--train", str(train), "--runs-dir", str(runs), "--run-name", "r", *tiny).returncode == 0
     loaded = _modules_after(f"run.main(['predict', '--run', {str(runs / 'r')!r}, '好吃'])")
     assert "torch" in loaded and "sklearn" not in loaded and "matplotlib" not in loaded
+
+
+@pytest.mark.parametrize("value", [10**309, -(10**400)], ids=["1e309", "-1e400"])
+def test_saved_float_setting_too_large_for_a_float_is_a_config_error(value):
+    # found by tests/test_fuzz.py: math.isfinite raised OverflowError for an int that no float can hold
+    with pytest.raises(ConfigError, match=r"config\.json: 'lr' must be a finite number"):
+        ClassifierConfig.from_dict({"lr": value}, "config.json", saved=True)
+    with pytest.raises(ConfigError, match=r"config\.json: 'dropout' must be a finite number"):
+        CharLMConfig.from_dict({"dropout": value}, "config.json", saved=True)
+
+
+@pytest.mark.parametrize("content, problem", [("[" * 5000 + "]" * 5000, "JSON nested too deeply to read"),
+                                              ('{"kind": "classifier", "seed": ' + "9" * 5000 + "}",
+                                               "a number with too many digits to read")], ids=["deep", "long-number"])
+def test_run_config_json_too_deep_or_too_long_a_number_is_a_data_error(tmp_path, content, problem):
+    # found by tests/test_fuzz.py: json.loads raised RecursionError or ValueError (over 4300 digits) out of RunDir.open
+    from data_processor.errors import DataError
+    from train.common.rundir import RunDir
+
+    (tmp_path / "config.json").write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=rf"config\.json: {problem}; the file is damaged"):
+        RunDir.open(tmp_path, "classifier")

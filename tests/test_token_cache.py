@@ -132,3 +132,35 @@ def test_second_cli_run_uses_the_cache(sample, tmp_path):
     assert second.returncode == 0, second.stderr
     assert "tokens: train: 1440 texts from the cache" in second.stderr and "tokenized" not in second.stderr
     assert first.stdout.splitlines()[0] == second.stdout.splitlines()[0]  # the same dev accuracy
+
+
+def test_a_pickled_entry_is_not_loaded_and_numpy_advice_is_not_repeated(tmp_path):
+    tokenize, logs = CountingTokenizer(), []
+    cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append)
+    entry = next(tmp_path.glob("*.npz"))
+    with open(entry, "wb") as fh:
+        np.savez(fh, key=np.array([{"a": 1}], dtype=object))
+    assert cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append)[0] == ["这家店", "很好吃"]
+    warning = [m for m in logs if m.startswith("warning:")][-1]
+    assert "it holds pickled objects" in warning and "allow_pickle" not in warning
+
+
+@pytest.mark.parametrize("blocker", ["file", "readonly"])
+def test_a_cache_that_cannot_be_written_is_a_warning_not_a_crash(tmp_path, blocker):
+    import os
+
+    if blocker == "file":
+        where = tmp_path / "cache"
+        where.write_text("a file where the cache directory should be")
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root can write to a read-only directory")
+        tmp_path.chmod(0o500)
+        where = tmp_path / "cache"
+    tokenize, logs = CountingTokenizer(), []
+    try:
+        tokens = cached_tokens(TEXTS, tokenize, "split", frozenset(), where, progress=False, log=logs.append)
+    finally:
+        tmp_path.chmod(0o700)
+    assert tokens[1] == ["服务", "太差", "了"]
+    assert "warning: could not write the token cache" in logs[-1] and "the next run segments again" in logs[-1]

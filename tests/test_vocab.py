@@ -47,3 +47,11 @@ def test_load_rejects_other_files(tmp_path):
         Vocab.load(tmp_path / "x.json")
     with pytest.raises(DataError, match="no such vocabulary file"):
         Vocab.load(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("content", ["null", "[]", '"itos"', "[" * 5000 + "]" * 5000], ids=["null", "list", "string", "deep"])
+def test_load_rejects_json_that_is_not_an_object(tmp_path, content):
+    # found by tests/test_fuzz.py: null or a list raised AttributeError, deep nesting RecursionError
+    (tmp_path / "v.json").write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=r"v\.json: not a vocabulary file \((the JSON is not an object|JSON nested too deeply)"):
+        Vocab.load(tmp_path / "v.json")

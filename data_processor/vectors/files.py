@@ -8,8 +8,9 @@ Formats (those gensim's ``KeyedVectors`` reads and writes):
 * ``glove``: ``word v1 ... vdim`` per line, no header (the dimension is the
   first row's);
 * ``gensim``: a pickle written by ``KeyedVectors.save``, ``Word2Vec.save`` or
-  ``FastText.save`` (``.kv``, ``.model``). Unpickling can run code: use only
-  files you trust.
+  ``FastText.save``. Unpickling can run code, so such a file is read only when
+  it is named ``.kv`` or ``.model`` and the caller opts in (``trust_pickle``,
+  the ``--trust-pickle`` flag); a pickle is never recognised by content alone.
 
 Files ending in ``.gz`` or ``.bz2`` are decompressed while read.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -44,15 +46,24 @@ _HEADER = re.compile(rb"\s*(\d+)\s+(\d+)\s*")
 _BOM = b"\xef\xbb\xbf"
 _MAX_LINE = 1 << 22  # bytes read while sniffing a line: far longer than any row
 _CHUNK = 1 << 20
+# what reading a damaged file raises: zlib.error comes from a .gz file whose compressed data is corrupt
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+GENSIM_SUFFIXES = (".kv", ".model")
+CONVERT_HINT = ("or convert it once to word2vec text, read without unpickling: in Python, "
+                "gensim.models.KeyedVectors.load(FILE).save_word2vec_format(FILE + '.txt') (a Word2Vec/FastText .model: "
+                "Word2Vec.load(FILE).wv.save_word2vec_format(...))")
 
 
 @dataclass(frozen=True)
 class VectorFile:
-    """A recognised vectors file: its format, its dimension and, for word2vec files, the row count its header announces."""
+    """A recognised vectors file: its format, its dimension (None: a gensim file not yet unpickled) and, for word2vec
+    files, the row count its header announces."""
 
     path: Path
     format: str
-    dim: int
+    dim: int | None
     count: int | None = None
 
 
@@ -89,8 +100,28 @@ def _is_pickle(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def open_vectors(path: str | Path) -> VectorFile:
-    """Recognise a vectors file from its first rows; a `DataError` says what is wrong with one that is not."""
+def gensim_suffix(path: Path) -> str:
+    """The suffix that names a file's kind, a compression suffix aside (``v.kv.gz`` -> ``.kv``)."""
+    name = path.with_suffix("") if path.suffix.lower() in (".gz", ".bz2") else path
+    return name.suffix.lower()
+
+
+def check_pickle(path: Path, trust_pickle: bool) -> None:
+    """Allow unpickling ``path`` only when it is named ``.kv``/``.model`` and ``trust_pickle`` is set; a `DataError` otherwise."""
+    if gensim_suffix(path) not in GENSIM_SUFFIXES:
+        raise DataError(f"{path}: a Python pickle not named .kv or .model; it is not read, since unpickling can run code. "
+                        f"Word vectors go in word2vec or GloVe text: {FORMAT_HINT}")
+    if not trust_pickle:
+        raise DataError(f"{path}: a gensim pickle; unpickling can run code, so it is read only with --trust-pickle "
+                        f"(for files you trust), {CONVERT_HINT}")
+
+
+def open_vectors(path: str | Path, trust_pickle: bool = False, unpickle: bool = True) -> VectorFile:
+    """Recognise a vectors file from its first rows; a `DataError` says what is wrong with one that is not.
+
+    A gensim pickle is accepted only as `check_pickle` allows; with ``unpickle=False`` (a dry run) it is not
+    opened, and its dimension is left unknown (None).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such vectors file; --embedding takes random, word2vec, fasttext or the path of a vectors file")
@@ -100,10 +131,11 @@ def open_vectors(path: str | Path) -> VectorFile:
         with _open(path) as fh:
             first = fh.readline(_MAX_LINE)
             second = fh.readline(_MAX_LINE)
-    except (OSError, EOFError) as exc:
+    except _READ_ERRORS as exc:
         raise DataError(f"{path}: cannot be read ({exc})") from None
     if _is_pickle(first):
-        return VectorFile(path, "gensim", load_keyed_vectors(path).vector_size)
+        check_pickle(path, trust_pickle)
+        return VectorFile(path, "gensim", load_keyed_vectors(path).vector_size if unpickle else None)
     first = first.removeprefix(_BOM)
     if not first.strip():
         raise DataError(f"{path}: is empty or starts with a blank line; {FORMAT_HINT}")
@@ -132,9 +164,12 @@ def open_vectors(path: str | Path) -> VectorFile:
 
 def _looks_binary(path: Path, dim: int) -> bool:
     """Whether the first row after the header reads as a binary word2vec row: a word, a space, dim finite float32."""
-    with _open(path) as fh:
-        fh.readline(_MAX_LINE)
-        data = fh.read(1000 + 4 * dim)
+    try:
+        with _open(path) as fh:
+            fh.readline(_MAX_LINE)
+            data = fh.read(1000 + 4 * min(dim, _MAX_LINE))  # an absurd header dimension must not size the read
+    except _READ_ERRORS as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
     space = data.find(b" ")
     if space < 0 or len(data) < space + 1 + 4 * dim:
         return False
@@ -142,7 +177,7 @@ def _looks_binary(path: Path, dim: int) -> bool:
 
 
 def load_keyed_vectors(path: Path):
-    """A gensim KeyedVectors from a .kv file, or the ``wv`` of a saved Word2Vec/FastText model."""
+    """A gensim KeyedVectors from a .kv file, or the ``wv`` of a saved Word2Vec/FastText model (unpickles: see `check_pickle`)."""
     from gensim.models import KeyedVectors
     from gensim.utils import SaveLoad
 
@@ -186,7 +221,7 @@ def read_rows(vectors: VectorFile, wanted: set[str]) -> FoundRows:
                 _read_binary(fh, vectors, wanted, found)
             else:
                 _read_text(fh, vectors, wanted, found)
-    except (OSError, EOFError) as exc:
+    except _READ_ERRORS as exc:
         raise DataError(f"{vectors.path}: cannot be read ({exc})") from None
     return found
 

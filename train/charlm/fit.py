@@ -16,6 +16,7 @@ from data_processor.char_stream import (
 from data_processor.messages import Log, log_stderr
 from train.charlm.trainers import LMTrainer
 from train.common.loop import LoopResult, run_epochs
+from train.common.resume import generator_state, set_generator_state
 
 
 def evaluate(trainer: LMTrainer, ids: np.ndarray, batch: int, seq_len: int) -> float:
@@ -73,6 +74,13 @@ class ChunkTrainer:
     def learning_rate(self) -> float:
         return self.trainer.learning_rate()
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"lm": self.trainer.state_dict(), "rng": generator_state(self.rng)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.trainer.load_state_dict(state["lm"])
+        set_generator_state(self.rng, state["rng"])
+
 
 def fit_language_model(
     trainer: LMTrainer,
@@ -86,6 +94,8 @@ def fit_language_model(
     seed: int = 0,
     time_budget_s: float | None = None,
     on_epoch: Callable[[dict, bool], None] | None = None,
+    checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
     progress: bool = True,
     log: Log = log_stderr,
 ) -> LoopResult:
@@ -93,8 +103,10 @@ def fit_language_model(
 
     ``on_epoch(record, improved)`` runs after each epoch; an epoch cut short
     by the time budget is still scored and recorded, marked ``partial``.
+    ``checkpoint`` receives the resumable state after each epoch, and ``resume``
+    (such a state) goes on from it (see `run_epochs`).
     The result's ``best_score`` is the best validation loss in nats per character.
     """
     chunks = ChunkTrainer(trainer, train_ids, val_ids, batch_size, seq_len, chunking, seed)
     return run_epochs(chunks, epochs, monitor="val_loss", higher_is_better=False, time_budget_s=time_budget_s, on_epoch=on_epoch,
-                      progress=progress, log=log)
+                      checkpoint=checkpoint, resume=resume, progress=progress, log=log)

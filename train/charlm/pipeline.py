@@ -10,6 +10,7 @@ perplexity per epoch), ``curves.png`` and ``summary.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -25,6 +26,13 @@ from train.charlm.fit import fit_language_model
 from train.charlm.settings import RUN_KIND, CharLMConfig
 from train.charlm.trainers import NumpyLMTrainer, TorchLMTrainer
 from train.common.optim import build_optimizer
+from train.common.resume import (
+    Interrupted,
+    load_checkpoint,
+    open_interrupted,
+    restore_metrics,
+    save_checkpoint,
+)
 from train.common.rundir import RunDir
 from train.common.runtime import resolve_device, set_seed, set_threads
 
@@ -42,8 +50,10 @@ def check_corpus_size(corpus: CharCorpus, config: CharLMConfig) -> None:
                         f"--seq-len {config.seq_len} + 1; lower --seq-len or use a bigger corpus")
 
 
-def train_char_lm(config: CharLMConfig, log: Log = log_stderr) -> dict:
-    """Train a character model as ``config`` says, write its run directory, and return the summary."""
+def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | None = None) -> dict:
+    """Train a character model as ``config`` says (or go on with the interrupted ``run``, locked by the caller, from its
+    ``last.pt``), write its run directory, mark it complete, and return the summary."""
+    checkpoint = load_checkpoint(run) if run is not None else None
     config = config.resolved()
     set_seed(config.seed)
     set_threads(config.threads)
@@ -52,6 +62,8 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr) -> dict:
     vocab = corpus.vocab
     log(f"corpus: {corpus.path}: {len(corpus.train_ids)} training and {len(corpus.val_ids)} held-out symbols, "
         f"{len(vocab)} in the vocabulary{' (one item per line, <eos> between)' if corpus.line_oriented else ''}")
+    if run is not None:
+        check_same_corpus(run, corpus)
 
     trainer: NumpyLMTrainer | TorchLMTrainer
     if config.backend == "numpy":
@@ -64,11 +76,20 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr) -> dict:
         trainer = TorchLMTrainer(torch_model, optimizer, config.clip, device)
         config.lr = optimizer.param_groups[0]["lr"]
 
-    run = RunDir.create(config.runs_dir, config.run_name, prefix=f"{config.cell}-{corpus.path.stem}")
-    run.save_json("config.json", {"kind": RUN_KIND, "backend": config.backend, **config.to_dict(), "device_used": str(device),
-                                  "corpus_file": str(corpus.path.resolve()), "corpus_sha256": sha256_of(corpus.path),
-                                  "vocab_size": len(vocab), "train_symbols": len(corpus.train_ids), "val_symbols": len(corpus.val_ids)})
-    vocab.save(run.file("vocab.json"))
+    if run is None:
+        run = RunDir.create(config.runs_dir, config.run_name, prefix=f"{config.cell}-{corpus.path.stem}")
+    if checkpoint is None:
+        run.save_json("config.json", {"kind": RUN_KIND, "backend": config.backend, **config.to_dict(), "device_used": str(device),
+                                      "corpus_file": str(corpus.path.resolve()), "corpus_sha256": sha256_of(corpus.path),
+                                      "vocab_size": len(vocab), "train_symbols": len(corpus.train_ids), "val_symbols": len(corpus.val_ids)})
+        vocab.save(run.file("vocab.json"))
+        run.file("metrics.jsonl").unlink(missing_ok=True)
+    else:
+        restore_metrics(run, checkpoint)
+        loop = checkpoint["loop"]
+        if config.keep == "last" or loop["best_epoch"] == len(loop["history"]):  # the kept weights may not have been written
+            trainer.load_state_dict(checkpoint["trainer"]["lm"])
+            trainer.save(run)
     log(f"run directory: {run.path}")
 
     def on_epoch(record: dict, improved: bool) -> None:
@@ -76,9 +97,14 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr) -> dict:
         if improved or config.keep == "last":
             trainer.save(run)
 
-    result = fit_language_model(trainer, corpus.train_ids, corpus.val_ids, epochs=config.epochs, batch_size=config.batch_size,
-                                seq_len=config.seq_len, chunking=config.chunking, seed=config.seed,
-                                time_budget_s=config.time_budget * 60 or None, on_epoch=on_epoch, progress=config.progress, log=log)
+    try:
+        result = fit_language_model(trainer, corpus.train_ids, corpus.val_ids, epochs=config.epochs, batch_size=config.batch_size,
+                                    seq_len=config.seq_len, chunking=config.chunking, seed=config.seed,
+                                    time_budget_s=config.time_budget * 60 or None, on_epoch=on_epoch,
+                                    checkpoint=lambda state: save_checkpoint(run, state), resume=checkpoint,
+                                    progress=config.progress, log=log)
+    except KeyboardInterrupt:
+        raise Interrupted(run, "python run.py generate train") from None
     from train.common.plots import (
         plot_curves,  # matplotlib is slow to import; sampling and evaluation never plot
     )
@@ -91,4 +117,19 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr) -> dict:
                "final_val_perplexity": last["val_perplexity"],
                "seconds": last["elapsed"], "stopped_by_time_budget": result.out_of_time}
     run.save_json("summary.json", summary)
+    run.mark_complete(summary)
     return summary
+
+
+def resume_char_lm(path: str, progress: bool = True, log: Log = log_stderr) -> dict:
+    """Finish the interrupted character-model run at ``path`` with its own ``config.json``; return its summary."""
+    run = open_interrupted(path, RUN_KIND)
+    config = dataclasses.replace(run.load_settings(CharLMConfig), progress=progress)
+    return train_char_lm(config, log, run)
+
+
+def check_same_corpus(run: RunDir, corpus: CharCorpus) -> None:
+    """A `DataError` when the corpus a resumed run reads is not the one it started on."""
+    if run.load_json("config.json").get("corpus_sha256") != sha256_of(corpus.path):
+        raise DataError(f"{corpus.path}: the corpus changed since the run {run.path} started; a run can resume only on the "
+                        "corpus it started with")

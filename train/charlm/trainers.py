@@ -39,6 +39,18 @@ class LMTrainer(Protocol):
         """The current learning rate, for the metrics."""
         ...
 
+    def save(self, run: RunDir) -> None:
+        """Write the model's weights into the run directory."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything training changes (weights, optimizer state), for a resumable checkpoint."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back a state taken by `state_dict`."""
+        ...
+
 
 class TorchLMTrainer:
     """Cross-entropy, backward, gradient-norm clipping and an optimizer step for a `CharLM`."""
@@ -75,6 +87,15 @@ class TorchLMTrainer:
         """Write the model's weights to the run's ``model.pt`` (a state_dict, atomically)."""
         run.save_state_dict({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
 
+    def state_dict(self) -> dict[str, Any]:
+        """The model's and the optimizer's state, for a resumable checkpoint."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back a state taken by `state_dict`."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
 
 class NumpyLMTrainer:
     """BPTT, element-wise gradient clipping and an Adagrad or SGD update for a `NumpyCharRNN`."""
@@ -102,6 +123,19 @@ class NumpyLMTrainer:
     def save(self, run: RunDir) -> None:
         """Write the model's arrays to the run's ``model.npz`` (atomically)."""
         run.save_arrays(NUMPY_CHECKPOINT, self.model.params)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The parameters and Adagrad's summed squared gradients, as tensors (for a checkpoint loaded with weights_only)."""
+        memory = getattr(self.updater, "memory", {})
+        return {"model": {k: torch.from_numpy(v.copy()) for k, v in self.model.params.items()},
+                "memory": {k: torch.from_numpy(v.copy()) for k, v in memory.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back a state taken by `state_dict` (in place: the arrays keep their identity)."""
+        for name, value in state["model"].items():
+            np.copyto(self.model.params[name], value.numpy())
+        for name, value in state["memory"].items():
+            np.copyto(self.updater.memory[name], value.numpy())  # type: ignore[union-attr]
 
 
 def load_numpy_model(run: RunDir) -> NumpyCharRNN:

@@ -31,15 +31,18 @@ def check_inputs(config: ClassifierConfig) -> None:
         raise DataError(f"{config.embedding}: no such vectors file; --embedding takes {', '.join(EMBEDDINGS)} or the path of a vectors file")
 
 
-def resolve_embedding(config: ClassifierConfig) -> tuple[ClassifierConfig, VectorFile | None]:
+def resolve_embedding(config: ClassifierConfig, unpickle: bool = True) -> tuple[ClassifierConfig, VectorFile | None]:
     """The config with ``embed_dim`` settled, and the vectors file --embedding names (recognised), if it names one.
 
     The dimension is the vectors file's, else --embed-dim, else `DEFAULT_EMBED_DIM`;
-    an --embed-dim that contradicts the file is a `ConfigError`.
+    an --embed-dim that contradicts the file is a `ConfigError`. With ``unpickle=False`` (a dry run) a gensim
+    file is not opened and ``embed_dim`` stays as given.
     """
     if config.embedding in EMBEDDINGS:
         return dataclasses.replace(config, embed_dim=config.embed_dim or DEFAULT_EMBED_DIM), None
-    vectors = open_vectors(config.embedding)
+    vectors = open_vectors(config.embedding, config.trust_pickle, unpickle)
+    if vectors.dim is None:
+        return config, vectors
     if config.embed_dim is not None and config.embed_dim != vectors.dim:
         raise ConfigError(f"--embed-dim {config.embed_dim} does not match {vectors.path}, whose vectors have {vectors.dim} values; "
                           "leave out --embed-dim: the dimension follows the vectors file")

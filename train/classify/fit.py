@@ -47,14 +47,15 @@ def planned_epochs(batches_per_pass: int, epochs: int, min_steps: int) -> int:
 
 
 class ClassifierTrainer:
-    """One cross-entropy step per batch (with gradient-norm clipping), and dev loss and accuracy: an `EpochTrainer`."""
+    """One cross-entropy step per batch (with gradient-norm clipping), dev loss and accuracy, and the learning-rate
+    schedule stepped after each epoch: an `EpochTrainer`."""
 
     unit = "batch"
 
-    def __init__(self, model: nn.Module, train_batches: Iterable[Batch], dev_batches: BucketBatcher, optimizer: torch.optim.Optimizer,
-                 device: torch.device, clip: float | None) -> None:
+    def __init__(self, model: nn.Module, train_batches: BucketBatcher, dev_batches: BucketBatcher, optimizer: torch.optim.Optimizer,
+                 device: torch.device, clip: float | None, scheduler=None) -> None:
         self.model, self.train_batches, self.dev_batches = model, train_batches, dev_batches
-        self.optimizer, self.device, self.clip = optimizer, device, clip
+        self.optimizer, self.device, self.clip, self.scheduler = optimizer, device, clip, scheduler
         self.loss_fn = nn.CrossEntropyLoss(reduction="sum")
         self.dev_labels = dev_batches.labels.numpy()
 
@@ -90,6 +91,25 @@ class ClassifierTrainer:
     def learning_rate(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
+    def step_schedule(self, record: dict) -> None:
+        """Step the learning-rate schedule after an epoch (a plateau schedule watches dev accuracy)."""
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(record["dev_accuracy"])
+        elif self.scheduler is not None:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+                "batches": self.train_batches.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.train_batches.load_state_dict(state["batches"])
+
 
 def fit(
     model: nn.Module,
@@ -103,31 +123,37 @@ def fit(
     patience: int | None = 3,
     scheduler=None,
     on_epoch: Callable[[dict], None] | None = None,
+    on_best: Callable[[dict[str, torch.Tensor]], None] | None = None,
+    checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
+    best_state: dict[str, torch.Tensor] | None = None,
     progress: bool = True,
     log: Log = log_stderr,
 ) -> FitResult:
     """Train for up to ``epochs``, keeping the state with the best dev accuracy.
 
     Stops early when dev accuracy has not improved for ``patience`` epochs.
-    ``on_epoch`` receives each epoch's record (after the best state is updated).
+    ``on_epoch`` receives each epoch's record (after the best state is updated),
+    ``on_best`` each new best state, ``checkpoint`` the resumable state after each
+    epoch. ``resume`` (such a state) goes on from where it was taken, with
+    ``best_state`` the best weights up to then.
     """
     result = FitResult()
+    if resume is not None:
+        loop = resume["loop"]
+        result.best_epoch, result.best_dev_accuracy, result.best_state = loop["best_epoch"], loop["best_score"], best_state
 
     def keep(record: dict, improved: bool) -> None:
         if improved:
             result.best_epoch, result.best_dev_accuracy = record["epoch"], record["dev_accuracy"]
             result.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            if on_best is not None:
+                on_best(result.best_state)
         if on_epoch is not None:
             on_epoch(record)
 
-    def step_schedule(record: dict) -> None:
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(record["dev_accuracy"])
-        elif scheduler is not None:
-            scheduler.step()
-
-    loop = run_epochs(ClassifierTrainer(model, train_batches, dev_batches, optimizer, device, clip), epochs,
-                      monitor="dev_accuracy", higher_is_better=True, patience=patience, on_epoch=keep, after_epoch=step_schedule,
-                      progress=progress, log=log)
+    trainer = ClassifierTrainer(model, train_batches, dev_batches, optimizer, device, clip, scheduler)
+    loop = run_epochs(trainer, epochs, monitor="dev_accuracy", higher_is_better=True, patience=patience, on_epoch=keep,
+                      after_epoch=trainer.step_schedule, checkpoint=checkpoint, resume=resume, progress=progress, log=log)
     result.history = loop.history
     return result

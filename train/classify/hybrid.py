@@ -20,7 +20,7 @@ from data_processor.io import Example
 from data_processor.messages import Log, log_stderr
 from train.classify.data import encode_labels, load_splits
 from train.classify.predictor import Predictor
-from train.classify.rnn import train_classifier
+from train.classify.rnn import fit_classifier_run
 from train.classify.run_files import write_report
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.classify.tfidf import (
@@ -52,10 +52,10 @@ def choose_weight(log_probs: np.ndarray, tfidf_scores: np.ndarray, labels: Seque
     return best, accuracy[best]
 
 
-def train_hybrid(config: ClassifierConfig, log: Log = log_stderr) -> dict:
-    """Train the recurrent model and the TF-IDF model of ``config`` into one run directory, weigh them on dev, report test."""
-    summary = train_classifier(config, log)
-    run = RunDir.open(summary["run"], RUN_KIND)
+def train_hybrid(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | None = None) -> dict:
+    """Train the recurrent model and the TF-IDF model of ``config`` into one run directory (or go on with the interrupted
+    ``run``), weigh them on dev, report test."""
+    run, summary = fit_classifier_run(config, log, run)
     splits, names = load_splits(config, lambda _: None)
     rnn = Predictor(run.path)
     labels = rnn.pipeline.labels
@@ -72,7 +72,9 @@ def train_hybrid(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     result = {"run": summary["run"], "best_epoch": summary["best_epoch"], "best_dev_accuracy": dev_accuracy, "epochs_run": summary["epochs_run"],
               "tfidf_weight": weight, "rnn_dev_accuracy": summary["best_dev_accuracy"],
               **{f"rnn_{k}": summary[k] for k in ("test_accuracy", "test_macro_f1") if k in summary}}
-    return write_report(run, result, test_metrics)
+    result = write_report(run, result, test_metrics)
+    run.mark_complete(result)
+    return result
 
 
 class HybridPredictor:

@@ -11,6 +11,7 @@ import torch
 from data_processor.atomic import append_jsonl
 from data_processor.batching import BucketBatcher
 from data_processor.char_backoff import word_characters
+from data_processor.errors import DataError
 from data_processor.messages import Log, log_stderr
 from data_processor.vocab import Vocab
 from models.classifier import RNNClassifier
@@ -21,6 +22,13 @@ from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.classify.text_pipeline import prepare_data
 from train.common.metrics import classification_metrics
 from train.common.optim import build_optimizer, build_scheduler
+from train.common.resume import (
+    Interrupted,
+    load_checkpoint,
+    restore_metrics,
+    resumed_best_state,
+    save_checkpoint,
+)
 from train.common.rundir import RunDir
 from train.common.runtime import resolve_device, set_seed, set_threads
 
@@ -37,18 +45,32 @@ def build_model(config: ClassifierConfig, vocab: Vocab, num_classes: int, embedd
                          word_dropout=config.word_dropout, word_chars=word_characters(vocab) if config.word_chars else None)
 
 
-def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
-    """Train a classifier as ``config`` says, write its run directory, and return the summary."""
+def train_classifier(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | None = None) -> dict:
+    """Train a classifier as ``config`` says (or go on with the interrupted ``run``), write its run directory (marked
+    complete), and return the summary."""
+    run, summary = fit_classifier_run(config, log, run)
+    run.mark_complete(summary)
+    return summary
+
+
+def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | None = None) -> tuple[RunDir, dict]:
+    """Train the RNN classifier of ``config`` into a new run directory, or go on with the interrupted ``run`` (locked by
+    the caller) from its ``last.pt``; write everything but the completion marker; return the run and its summary."""
+    checkpoint = load_checkpoint(run) if run is not None else None
     config.validate()
-    check_inputs(config)
-    config, vectors = resolve_embedding(config)
+    vectors = None
+    if checkpoint is None:  # a resumed run's weights come from its checkpoint: no vectors file or gensim training needed
+        check_inputs(config)
+        config, vectors = resolve_embedding(config)
     set_seed(config.seed)
     set_threads(config.threads)
     device = resolve_device(config.device)
     data = prepare_data(config, log)
     vocab, labels, stopwords = data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
+    if run is not None:
+        check_same_data(run, vocab, labels)
 
-    embedding = build_embedding(config, vectors, vocab, data.train_tokens, data.tokenize_texts, log)
+    embedding = build_embedding(config, vectors, vocab, data.train_tokens, data.tokenize_texts, log) if checkpoint is None else None
     model = build_model(config, vocab, len(labels), embedding.matrix if embedding else None).to(device)
     optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay, config.momentum)
     epochs = planned_epochs(len(data.train), config.epochs, config.min_steps)
@@ -56,19 +78,30 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
         log(f"small training set: up to {epochs} epochs of {len(data.train)} batches, to make at least --min-steps {config.min_steps} steps")
     scheduler = build_scheduler(config.schedule, optimizer, epochs)
 
-    run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
-    run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": str(device)})
-    vocab.save(run.file("vocab.json"))
-    labels.save(run.file("labels.json"))
-    run.save_json("embedding.json", {"embedding": config.embedding, "frozen": config.freeze_embedding,
-                                     **(embedding.record() if embedding else {"source": "random", "dim": config.embed_dim})})
-    save_text_tools(run, config, stopwords)
+    if run is None:
+        run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
+    if checkpoint is None:
+        run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": str(device)})
+        vocab.save(run.file("vocab.json"))
+        labels.save(run.file("labels.json"))
+        run.save_json("embedding.json", {"embedding": config.embedding, "frozen": config.freeze_embedding,
+                                         **(embedding.record() if embedding else {"source": "random", "dim": config.embed_dim})})
+        save_text_tools(run, config, stopwords)
+        run.file("metrics.jsonl").unlink(missing_ok=True)
     log(f"run directory: {run.path}")
+    best_state = None
+    if checkpoint is not None:
+        restore_metrics(run, checkpoint)
+        best_state = resumed_best_state(run, checkpoint)
 
-    result = fit(model, data.train, data.dev, optimizer, epochs=epochs, device=device, clip=config.clip,
-                 patience=config.patience, scheduler=scheduler, on_epoch=lambda record: append_jsonl(run.file("metrics.jsonl"), record), progress=config.progress, log=log)
+    try:
+        result = fit(model, data.train, data.dev, optimizer, epochs=epochs, device=device, clip=config.clip, patience=config.patience,
+                     scheduler=scheduler, on_epoch=lambda record: append_jsonl(run.file("metrics.jsonl"), record),
+                     on_best=run.save_state_dict, checkpoint=lambda state: save_checkpoint(run, state), resume=checkpoint,
+                     best_state=best_state, progress=config.progress, log=log)
+    except KeyboardInterrupt:
+        raise Interrupted(run) from None
     assert result.best_state is not None
-    run.save_state_dict(result.best_state)
     model.load_state_dict(result.best_state)
     from train.common.plots import (
         plot_curves,  # matplotlib is slow to import: only training draws
@@ -78,7 +111,15 @@ def train_classifier(config: ClassifierConfig, log: Log = log_stderr) -> dict:
 
     summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_dev_accuracy": result.best_dev_accuracy, "epochs_run": len(result.history)}
     test_metrics = batch_metrics(model, data.test, labels, device) if data.test is not None else None
-    return write_report(run, summary, test_metrics)
+    return run, write_report(run, summary, test_metrics)
+
+
+def check_same_data(run: RunDir, vocab: Vocab, labels: Vocab) -> None:
+    """A `DataError` when the data a resumed run reads now gives another vocabulary or label set than when it started."""
+    for name, now in (("vocab.json", vocab), ("labels.json", labels)):
+        if Vocab.load(run.require(name)) != now:
+            raise DataError(f"{run.file(name)}: the training data gives another {name.removesuffix('.json')} now than when the run "
+                            "started (was a data file changed?); a run can resume only on the data it started with")
 
 
 def batch_metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device: torch.device) -> dict:

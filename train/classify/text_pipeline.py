@@ -16,6 +16,10 @@ from data_processor.vocab import Vocab
 from train.classify.data import build_label_vocab, encode_labels, load_splits
 from train.classify.settings import ClassifierConfig, eval_batch_size
 
+# Texts to label are cut to max_len * CHARS_PER_TOKEN characters before segmentation: far more than max_len tokens
+# need (a Chinese word is 1-4 characters), so the model sees the same tokens, without segmenting a whole book first.
+CHARS_PER_TOKEN = 20
+
 
 @dataclass
 class TextPipeline:
@@ -45,7 +49,8 @@ class TextPipeline:
         """Length-bucketed batches of ``texts`` (with label ids, if given); ``tokens``, if given, are the texts already
         tokenized with stopwords removed (back-off is applied here)."""
         if tokens is None:
-            tokens = [remove_stopwords(self.tokenize(t), self.stopwords) for t in texts]
+            budget = self.max_len * CHARS_PER_TOKEN
+            tokens = [remove_stopwords(self.tokenize(t[:budget]), self.stopwords) for t in texts]
         ids = [self.vocab.encode(self.with_backoff(t)) for t in tokens]
         return BucketBatcher(ids, labels, batch_size, pad_id=self.vocab.pad_id, unk_id=self.vocab.unk_id, max_len=self.max_len,
                              shuffle=shuffle, seed=seed)

@@ -98,8 +98,9 @@ def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     test_metrics = None
     if y_test is not None:
         test_metrics = classification_metrics(y_test, model.predict([e.text for e in splits.test]), labels.itos)
-    summary = {"run": str(run.path), "best_epoch": 1, "best_dev_accuracy": dev_accuracy, "epochs_run": 1}
-    return write_report(run, summary, test_metrics)
+    summary = write_report(run, {"run": str(run.path), "best_epoch": 1, "best_dev_accuracy": dev_accuracy, "epochs_run": 1}, test_metrics)
+    run.mark_complete(summary)
+    return summary
 
 
 def model_stopwords(config: ClassifierConfig) -> frozenset[str]:

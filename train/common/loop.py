@@ -11,7 +11,10 @@ and the language models:
 - ``on_epoch(record, improved)``, where the caller keeps or saves the best weights;
 - early stopping after ``patience`` epochs without improvement, and a time
   budget that cuts the current epoch (which is still scored, marked ``partial``);
-- one log line per epoch.
+- one log line per epoch;
+- with ``checkpoint``, after each epoch a resumable state (see
+  `train.common.resume`): given back as ``resume``, the loop goes on from
+  the next epoch exactly as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from tqdm import tqdm
 
+from data_processor.errors import TrainingError
 from data_processor.messages import Log, log_stderr
 
 
@@ -56,6 +60,14 @@ class EpochTrainer(Protocol):
         """The current learning rate, for the record."""
         ...
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the trainer changes as it trains (weights, optimizer, generators), for a resumable checkpoint."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back a state taken by `state_dict`."""
+        ...
+
 
 @dataclass
 class LoopResult:
@@ -66,6 +78,23 @@ class LoopResult:
     best_score: float = math.nan
     out_of_time: bool = False
     stopped_early: bool = False
+    elapsed: float = 0.0  # seconds of training so far, across resumed sessions
+
+    @property
+    def finished(self) -> bool:
+        """Whether the loop ended before its last epoch (early stop or time budget)."""
+        return self.out_of_time or self.stopped_early
+
+    def state(self) -> dict[str, Any]:
+        """The loop's progress as plain values, for a checkpoint."""
+        return {"history": self.history, "best_epoch": self.best_epoch, "best_score": self.best_score,
+                "out_of_time": self.out_of_time, "stopped_early": self.stopped_early, "elapsed": self.elapsed}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "LoopResult":
+        """The progress saved by `state`."""
+        return cls(list(state["history"]), int(state["best_epoch"]), float(state["best_score"]), bool(state["out_of_time"]),
+                   bool(state["stopped_early"]), float(state["elapsed"]))
 
 
 def run_epochs(
@@ -78,28 +107,41 @@ def run_epochs(
     time_budget_s: float | None = None,
     on_epoch: Callable[[dict, bool], None] | None = None,
     after_epoch: Callable[[dict], None] | None = None,
+    checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
     progress: bool = True,
     log: Log = log_stderr,
 ) -> LoopResult:
     """Train for up to ``epochs``; the best epoch is the one whose record has the best ``monitor`` value.
 
-    ``on_epoch(record, improved)`` runs after each epoch, ``after_epoch(record)``
-    after that (a learning-rate schedule steps there). ``patience`` (None or 0:
-    never) stops after that many epochs without improvement; ``time_budget_s``
-    stops during the epoch in which it runs out.
+    After each epoch, ``after_epoch(record)`` runs (a learning-rate schedule steps
+    there), then ``checkpoint(state)`` with the resumable state (``{"loop", "trainer",
+    "rng"}``), then ``on_epoch(record, improved)``, where the caller records the epoch
+    and keeps the best weights. ``resume`` (such a state)
+    goes on after the epoch it was taken at. ``patience`` (None or 0: never) stops after
+    that many epochs without improvement; ``time_budget_s`` (counting the time of earlier
+    sessions of a resumed run) stops during the epoch in which it runs out.
     """
+    from train.common.resume import restore_rng_states, rng_states
+
     result = LoopResult()
-    started = time.perf_counter()
+    if resume is not None:
+        result = LoopResult.from_state(resume["loop"])
+        trainer.load_state_dict(resume["trainer"])
+        restore_rng_states(resume["rng"])
+        log(f"resumed after epoch {len(result.history)} of {epochs} (best so far: epoch {result.best_epoch})")
+        if result.finished:
+            return result
+    started = time.perf_counter() - result.elapsed
     deadline = started + time_budget_s if time_budget_s else math.inf
-    for epoch in range(1, epochs + 1):
+    for epoch in range(len(result.history) + 1, epochs + 1):
         epoch_start = time.perf_counter()
         steps, total = trainer.epoch_steps(epoch)
         bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit=trainer.unit, file=sys.stderr, leave=False,
                    disable=None if progress else True, mininterval=0.5)
         sums: dict[str, float] = {}
-        for step in steps:
-            for key, value in trainer.train_step(step).items():
-                sums[key] = sums.get(key, 0) + value
+        for number, step in enumerate(steps, start=1):
+            sums = _add(sums, trainer.train_step(step), f"epoch {epoch}, {trainer.unit} {number}", result.best_epoch)
             bar.update(1)
             bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}", refresh=False)
             if time.perf_counter() >= deadline:
@@ -112,20 +154,33 @@ def run_epochs(
         if improved:
             result.best_epoch, result.best_score = epoch, score
         now = time.perf_counter()
-        record.update(seconds=round(now - epoch_start, 3), elapsed=round(now - started, 3), partial=result.out_of_time)
+        result.elapsed = now - started
+        record.update(seconds=round(now - epoch_start, 3), elapsed=round(result.elapsed, 3), partial=result.out_of_time)
         result.history.append(record)
         log(f"epoch {epoch}/{epochs}  {trainer.describe(record)}{'  (best)' if improved else ''}  {record['seconds']:.1f}s"
             f"{'  (partial epoch)' if result.out_of_time else ''}")
-        if on_epoch is not None:
-            on_epoch(record, improved)
         if after_epoch is not None:
             after_epoch(record)
         if result.out_of_time or now >= deadline:
             result.out_of_time = True
             log(f"time budget of {time_budget_s / 60:g} min reached after epoch {epoch}")  # type: ignore[operator]
-            break
-        if patience and epoch - result.best_epoch >= patience:
+        elif patience and epoch - result.best_epoch >= patience:
             result.stopped_early = True
             log(f"early stop: no dev improvement for {patience} epochs")
+        if checkpoint is not None:  # before on_epoch, so saved best weights are never ahead of the checkpoint
+            checkpoint({"loop": result.state(), "trainer": trainer.state_dict(), "rng": rng_states()})
+        if on_epoch is not None:
+            on_epoch(record, improved)
+        if result.finished:
             break
     return result
+
+
+def _add(sums: dict[str, float], step: dict[str, float], where: str, best_epoch: int) -> dict[str, float]:
+    """``sums`` plus one step's results; a `TrainingError` when the step's loss is not a finite number."""
+    if not math.isfinite(step["loss"]):
+        kept = f"; the weights of the best epoch so far ({best_epoch}) are kept" if best_epoch else ""
+        raise TrainingError(f"{where}: the training loss became {step['loss']}; lower --lr, or clip gradients (--clip){kept}")
+    for key, value in step.items():
+        sums[key] = sums.get(key, 0) + value
+    return sums
