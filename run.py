@@ -32,6 +32,13 @@ class Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------- train
 
+def add_training_flags(group) -> None:
+    """The flags of every training command that are not settings: --dry-run and --resume."""
+    group.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
+    group.add_argument("--resume", metavar="RUN", help="continue an interrupted run (Ctrl-C, a crash, a killed process) from its "
+                       "last finished epoch, with its own settings; no other option may go with it but --no-progress")
+
+
 def add_train(sub) -> None:
     from train.classify.settings import GROUPS, ClassifierConfig
 
@@ -41,10 +48,7 @@ def add_train(sub) -> None:
         description="Train an RNN/GRU/LSTM text classifier and report validation and test accuracy. "
         "Without --train it uses the built-in reviews-zh dataset (Chinese product reviews, positive/negative).",
     )
-    groups = add_options(p, ClassifierConfig, GROUPS)
-    groups["run"].add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
-    groups["run"].add_argument("--resume", metavar="RUN", help="continue an interrupted run (Ctrl-C, a crash, a killed process) "
-                               "from its last finished epoch, with its own settings; other options are not allowed beside it")
+    add_training_flags(add_options(p, ClassifierConfig, GROUPS)["run"])
     p.set_defaults(handler=cmd_train, settings=ClassifierConfig)
 
 
@@ -176,10 +180,7 @@ def add_generate(sub) -> None:
         "checkpoint with the lowest validation loss in nats per character (or the last one: --keep last). "
         "Results go to stdout, progress to stderr.",
     )
-    groups = add_options(t, CharLMConfig, GROUPS)
-    groups["run"].add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
-    groups["run"].add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last finished epoch, with "
-                               "its own settings; other options are not allowed beside it")
+    add_training_flags(add_options(t, CharLMConfig, GROUPS)["run"])
     t.set_defaults(handler=cmd_generate_train, settings=CharLMConfig)
     s = actions.add_parser(
         "sample", help="write text with a trained character model", formatter_class=HelpFormatter,

@@ -222,3 +222,30 @@ def test_a_config_error_is_not_a_traceback_for_settings_of_the_wrong_type():
 
     with pytest.raises(ConfigError, match="'trust_pickle' must be true or false"):
         ClassifierConfig.from_dict({"trust_pickle": "yes"}, "config.json")
+
+
+def test_a_run_killed_before_its_first_epoch_resumes_from_the_start(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "killed-early"
+    run.mkdir()
+    shutil.copyfile(tiny_run / "config.json", run / "config.json")  # all a run had written when it was killed
+    result = run_cli("--resume", str(run))
+    assert result.returncode == 0, result.stderr
+    strip = lambda r: [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "elapsed")}
+                       for line in (r / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert (run / "complete.json").is_file() and strip(run) == strip(tiny_run)
+
+
+def test_resume_on_changed_data_is_refused(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "changed"
+    shutil.copytree(tiny_run, run)
+    (run / "complete.json").unlink()
+    (run / "summary.json").unlink()
+    other = write_csv(tmp_path / "other.csv", [("完全 不同 的 词", "pos"), ("另外 一些 字", "neg")] * 10)
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    (run / "config.json").write_text(json.dumps({**config, "train": str(other)}), encoding="utf-8")
+    assert_user_error(run_cli("--resume", str(run)), "vocab.json: the training data gives another vocab now",
+                      "a run can resume only on the data it started with")

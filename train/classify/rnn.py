@@ -115,9 +115,10 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
 
 
 def check_same_data(run: RunDir, vocab: Vocab, labels: Vocab) -> None:
-    """A `DataError` when the data a resumed run reads now gives another vocabulary or label set than when it started."""
+    """A `DataError` when the data a resumed run reads now gives another vocabulary or label set than when it started
+    (a file not written yet, by a run killed as it started, is written again)."""
     for name, now in (("vocab.json", vocab), ("labels.json", labels)):
-        if Vocab.load(run.require(name)) != now:
+        if run.file(name).is_file() and Vocab.load(run.file(name)) != now:
             raise DataError(f"{run.file(name)}: the training data gives another {name.removesuffix('.json')} now than when the run "
                             "started (was a data file changed?); a run can resume only on the data it started with")
 

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from data_processor.errors import TrainingError
 from data_processor.messages import Log, log_stderr
+from train.common.resume import restore_rng_states, rng_states
 
 
 class EpochTrainer(Protocol):
@@ -122,8 +123,6 @@ def run_epochs(
     that many epochs without improvement; ``time_budget_s`` (counting the time of earlier
     sessions of a resumed run) stops during the epoch in which it runs out.
     """
-    from train.common.resume import restore_rng_states, rng_states
-
     result = LoopResult()
     if resume is not None:
         result = LoopResult.from_state(resume["loop"])
