@@ -15,17 +15,26 @@ import torch
 
 @dataclass
 class Batch:
-    """Token ids ``[B, T]`` (padded), true lengths ``[B]``, labels ``[B]`` (or None) and row indices ``[B]``."""
+    """Token ids ``[B, T]`` (padded), true lengths ``[B]``, labels ``[B]`` (or None) and row indices ``[B]``.
+
+    ``total`` is the number of rows in the whole (global) batch this one is a
+    share of: ``B`` unless the batches are sharded across processes.
+    """
 
     tokens: torch.Tensor
     lengths: torch.Tensor
     labels: torch.Tensor | None
     index: torch.Tensor
+    total: int = -1
+
+    def __post_init__(self) -> None:
+        if self.total < 0:
+            self.total = len(self.lengths)
 
     def to(self, device: torch.device | str) -> "Batch":
         """The batch on ``device`` (lengths stay on the CPU; the model moves them where it needs them)."""
         labels = self.labels.to(device) if self.labels is not None else None
-        return Batch(self.tokens.to(device), self.lengths, labels, self.index)
+        return Batch(self.tokens.to(device), self.lengths, labels, self.index, self.total)
 
 
 class BucketBatcher:
@@ -49,9 +58,13 @@ class BucketBatcher:
         shuffle: bool = False,
         seed: int = 0,
         pool_batches: int = 50,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} is not in 0..{world - 1}")
         if labels is not None and len(labels) != len(sequences):
             raise ValueError("sequences and labels differ in length")
         rows = [list(s[:max_len] if max_len else s) or [unk_id] for s in sequences]
@@ -62,6 +75,7 @@ class BucketBatcher:
             self.tokens[i, : len(r)] = torch.tensor(r, dtype=torch.long)
         self.labels = torch.tensor(list(labels), dtype=torch.long) if labels is not None else None
         self.batch_size, self.shuffle, self.pool_batches = batch_size, shuffle, pool_batches
+        self.rank, self.world = rank, world
         self._generator = torch.Generator().manual_seed(seed)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -90,8 +104,10 @@ class BucketBatcher:
         return [batches[i] for i in shuffled]
 
     def __iter__(self) -> Iterator[Batch]:
-        for idx in self._batch_indices():
+        for whole in self._batch_indices():
+            idx = whole if self.world == 1 else torch.tensor_split(whole[torch.sort(self.lengths[whole], stable=True).indices],
+                                                                    self.world)[self.rank]
             lengths = self.lengths[idx]
-            width = int(lengths.max())
+            width = int(lengths.max()) if len(idx) else 1
             labels = self.labels[idx] if self.labels is not None else None
-            yield Batch(self.tokens[idx, :width], lengths, labels, idx)
+            yield Batch(self.tokens[idx, :width], lengths, labels, idx, len(whole))

@@ -43,3 +43,25 @@ def test_unshuffled_order_is_sorted_by_length():
     b = BucketBatcher([[1] * n for n in (5, 2, 9, 1)], None, batch_size=2)
     assert [x.lengths.tolist() for x in b] == [[1, 2], [5, 9]]
     assert torch.equal(b.lengths, torch.tensor([5, 2, 9, 1]))
+
+
+def test_shards_split_each_batch_so_every_row_comes_once_across_processes():
+    rng = random.Random(2)
+    seqs = [[1] * rng.randint(1, 40) for _ in range(203)]
+    labels = [i % 3 for i in range(203)]
+    whole = [x.index.tolist() for x in BucketBatcher(seqs, labels, batch_size=16, shuffle=True, seed=5)]
+    shards = [list(BucketBatcher(seqs, labels, batch_size=16, shuffle=True, seed=5, rank=r, world=3)) for r in range(3)]
+    assert all(len(s) == len(whole) for s in shards), "every process must make the same number of steps"
+    for step, rows in enumerate(whole):
+        pieces = [shards[r][step] for r in range(3)]
+        assert sorted(sum((p.index.tolist() for p in pieces), [])) == sorted(rows)
+        assert all(p.total == len(rows) for p in pieces)
+        assert max(len(p.index) for p in pieces) - min(len(p.index) for p in pieces) <= 1
+        for p in pieces:  # each share is cut to its own longest row
+            assert p.tokens.shape[1] == (int(p.lengths.max()) if len(p.index) else 1)
+
+
+def test_a_share_of_a_batch_smaller_than_the_world_is_empty():
+    b = BucketBatcher([[3, 4]], [1], batch_size=4, rank=1, world=2)
+    (batch,) = list(b)
+    assert len(batch.index) == 0 and batch.total == 1 and batch.tokens.shape == (0, 1)
