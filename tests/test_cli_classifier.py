@@ -87,7 +87,7 @@ def test_same_seed_same_numbers(tmp_path):
     a = run_cli(*tiny(tmp_path, "--run-name", "a", "--epochs", "2"))
     b = run_cli(*tiny(tmp_path, "--run-name", "b", "--epochs", "2"))
     assert a.returncode == b.returncode == 0, a.stderr + b.stderr
-    strip = lambda run: [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "elapsed")}
+    strip = lambda run: [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "train_seconds", "elapsed")}
                          for line in (tmp_path / "runs" / run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     assert strip("a") == strip("b")
 

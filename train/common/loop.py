@@ -6,7 +6,8 @@ and the language models:
 
 - one progress bar per epoch (tqdm on stderr) showing the running loss;
 - after each epoch, validation, and a record ``{"epoch", train metrics,
-  validation metrics, "lr", "seconds", "elapsed", "partial"}``;
+  validation metrics, "lr", "seconds" (the epoch's), "train_seconds" (its training steps' alone),
+  "elapsed", "partial"}``;
 - "best" by one validation metric (higher or lower is better);
 - ``on_epoch(record, improved)``, where the caller keeps or saves the best weights;
 - early stopping after ``patience`` epochs without improvement, and a time
@@ -147,6 +148,7 @@ def run_epochs(
                 result.out_of_time = True
                 break
         bar.close()
+        train_seconds = time.perf_counter() - epoch_start
         record = {"epoch": epoch, **trainer.train_metrics(sums), **trainer.validate(), "lr": trainer.learning_rate()}
         score = record[monitor]
         improved = result.best_epoch == 0 or (score > result.best_score if higher_is_better else score < result.best_score)
@@ -154,7 +156,7 @@ def run_epochs(
             result.best_epoch, result.best_score = epoch, score
         now = time.perf_counter()
         result.elapsed = now - started
-        record.update(seconds=round(now - epoch_start, 3), elapsed=round(result.elapsed, 3), partial=result.out_of_time)
+        record.update(seconds=round(now - epoch_start, 3), train_seconds=round(train_seconds, 3), elapsed=round(result.elapsed, 3), partial=result.out_of_time)
         result.history.append(record)
         log(f"epoch {epoch}/{epochs}  {trainer.describe(record)}{'  (best)' if improved else ''}  {record['seconds']:.1f}s"
             f"{'  (partial epoch)' if result.out_of_time else ''}")
