@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -58,17 +59,46 @@ def cmd_train(config) -> int:
     elif config.model.endswith("+tfidf"):
         from train.classify.hybrid import train_hybrid as train
     else:
-        from train.classify.rnn import train_classifier as train
+        from train.classify.rnn import train_classifier
+
+        return print_train_summary(train_together(train_classifier, config.device, config))
+    check_one_process(f"--model {config.model}")
     return print_train_summary(train(config))
 
 
 def resume_train(path: str, config) -> int:
     from train.classify.resume import resume_classifier
 
-    return print_train_summary(resume_classifier(path, config.progress))
+    return print_train_summary(train_together(resume_classifier, "auto", path, config.progress))
 
 
-def print_train_summary(summary: dict) -> int:
+def train_together(train: Callable[..., dict], device: str, *args) -> dict | None:
+    """``train(*args, log=..., cluster=...)``: in this process alone under ``python run.py``; data-parallel under
+    ``torchrun``, inside its process group (gloo, or NCCL for --device cuda), where rank 0 alone logs and gets the
+    summary back (the others get None)."""
+    from data_processor.messages import log_stderr
+    from train.common.distributed import Cluster, process_group
+
+    cluster = Cluster.from_environment()
+    with process_group(cluster, device):
+        summary = train(*args, log=log_stderr if cluster.is_main else lambda _: None, cluster=cluster)
+    return summary if cluster.is_main else None
+
+
+def check_one_process(what: str) -> None:
+    """A `ConfigError` when ``what`` (which trains in one process) was started by torchrun with several processes."""
+    if torchrun_world() > 1:
+        raise ConfigError(f"{what} trains in one process: start it with python run.py, not torchrun")
+
+
+def torchrun_world() -> int:
+    """How many processes torchrun started (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or "1")
+
+
+def print_train_summary(summary: dict | None) -> int:
+    if summary is None:  # a torchrun process other than rank 0: rank 0 prints
+        return 0
     print(f"best dev accuracy: {summary['best_dev_accuracy']:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']})")
     if "test_accuracy" in summary:
         print(f"test accuracy: {summary['test_accuracy']:.4f} (macro-F1 {summary['test_macro_f1']:.4f})")
@@ -204,16 +234,20 @@ def add_generate(sub) -> None:
 def cmd_generate_train(config) -> int:
     from train.charlm.pipeline import train_char_lm
 
-    return print_char_lm_summary(train_char_lm(config))
+    if config.backend == "numpy":
+        check_one_process("the numpy char-RNN (--cell numpy-rnn)")
+    return print_char_lm_summary(train_together(train_char_lm, config.device, config))
 
 
 def resume_generate_train(path: str, config) -> int:
     from train.charlm.pipeline import resume_char_lm
 
-    return print_char_lm_summary(resume_char_lm(path, config.progress))
+    return print_char_lm_summary(train_together(resume_char_lm, "auto", path, config.progress))
 
 
-def print_char_lm_summary(s: dict) -> int:
+def print_char_lm_summary(s: dict | None) -> int:
+    if s is None:  # a torchrun process other than rank 0: rank 0 prints
+        return 0
     print(f"best validation loss: {s['best_val_loss']:.4f} nats/char (perplexity {s['best_val_perplexity']:.2f}), "
           f"epoch {s['best_epoch']} of {s['epochs_run']}{' (stopped by --time-budget)' if s['stopped_by_time_budget'] else ''}")
     print(f"last epoch: training loss {s['final_train_loss']:.4f} nats/char (perplexity {s['final_train_perplexity']:.2f}), "
@@ -357,6 +391,13 @@ DRY_RUNS: dict[Callable, Callable] = {cmd_train: dry_run_train, cmd_generate_tra
 RESUMES: dict[Callable, Callable] = {cmd_train: resume_train, cmd_generate_train: resume_generate_train}
 
 
+def check_distributable(handler: Callable) -> None:
+    """A `ConfigError` when torchrun started a command that does not train (it would run once per process)."""
+    if handler not in RESUMES:
+        raise ConfigError("under torchrun only 'train' and 'generate train' run (data-parallel); start other commands with "
+                          "python run.py")
+
+
 def check_resume_alone(args: argparse.Namespace, settings) -> None:
     """A `ConfigError` when --resume comes with --dry-run or with training options (a resumed run keeps its own)."""
     if args.dry_run:
@@ -387,8 +428,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or (argv[0] not in names and argv[0] not in ("-h", "--help")):
         argv.insert(0, COMMANDS[0][0])
     args = build_parser().parse_args(argv)
+    rank = int(os.environ.get("RANK", "0") or "0")
     try:
         settings = args.settings.from_args(args) if args.settings else None
+        if torchrun_world() > 1:
+            check_distributable(args.handler)
+            if rank and settings is not None and hasattr(settings, "progress"):
+                settings.progress = False  # rank 0 shows the progress of all
+            if getattr(args, "dry_run", False) and rank:
+                return 0
         if getattr(args, "resume", None):
             check_resume_alone(args, settings)
             return RESUMES[args.handler](args.resume, settings)
@@ -397,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return args.handler(settings)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{f'rank {rank}: ' if rank else ''}error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"error: interrupted{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)

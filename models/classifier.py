@@ -40,7 +40,7 @@ class RNNClassifier(nn.Module):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
-        self.pooling = pooling
+        self.pooling, self.num_classes = pooling, num_classes
         self.encoder = TextEncoder(vocab_size, cell, embed_dim, hidden_size, num_layers, bidirectional, dropout, padding_idx,
                                    embedding_weights, freeze_embedding, word_dropout, word_chars)
         self.attention = nn.Linear(self.encoder.output_size, 1) if pooling == "attention" else None

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from data_processor.char_stream import (
+    Chunk,
     consecutive_chunks,
     consecutive_steps,
     random_chunks,
@@ -15,18 +16,35 @@ from data_processor.char_stream import (
 )
 from data_processor.messages import Log, log_stderr
 from train.charlm.trainers import LMTrainer
+from train.common.distributed import SINGLE, Cluster
 from train.common.loop import LoopResult, run_epochs
 from train.common.resume import generator_state, set_generator_state
 
 
-def evaluate(trainer: LMTrainer, ids: np.ndarray, batch: int, seq_len: int) -> float:
-    """Mean cross-entropy in nats per character over a stream, reading it in consecutive chunks with the state carried."""
+def lane_share(chunk: Chunk, cluster: Cluster) -> Chunk:
+    """This process's lanes of a chunk read by all the processes: the rows cut into ``world`` near-equal consecutive parts
+    (the same rows every chunk, so a lane's state carries on)."""
+    if not cluster.distributed:
+        return chunk
+    inputs, targets = chunk
+    sizes = [len(part) for part in np.array_split(np.arange(len(inputs)), cluster.world)]
+    start = sum(sizes[: cluster.rank])
+    return inputs[start : start + sizes[cluster.rank]], targets[start : start + sizes[cluster.rank]]
+
+
+def evaluate(trainer: LMTrainer, ids: np.ndarray, batch: int, seq_len: int, cluster: Cluster = SINGLE) -> float:
+    """Mean cross-entropy in nats per character over a stream, reading it in consecutive chunks with the state carried
+    (with a distributed ``cluster``, each process reads its share of the lanes and the sums are added up)."""
     total, count, state = 0.0, 0, None
-    for inputs, targets in consecutive_chunks(ids, batch, seq_len):
+    for chunk in consecutive_chunks(ids, batch, seq_len):
+        inputs, targets = lane_share(chunk, cluster)
+        if not len(inputs):
+            continue
         loss, state = trainer.eval_loss(inputs, targets, state)
         total += loss
         count += targets.size
-    return total / count
+    sums = cluster.sum({"total": total, "count": count})
+    return sums["total"] / sums["count"]
 
 
 class ChunkTrainer:
@@ -34,14 +52,16 @@ class ChunkTrainer:
 
     ``consecutive`` chunking carries the hidden state from chunk to chunk
     (reset each epoch, whose lanes start at a random offset below
-    ``seq_len``); ``random`` chunking starts every chunk from zeros.
+    ``seq_len``); ``random`` chunking starts every chunk from zeros. With a
+    distributed ``cluster``, ``batch_size`` counts the lanes of all processes,
+    which read the same chunks (same seed) and each learn from its share.
     """
 
     unit = "chunk"
 
     def __init__(self, trainer: LMTrainer, train_ids: np.ndarray, val_ids: np.ndarray, batch_size: int, seq_len: int,
-                 chunking: str, seed: int) -> None:
-        self.trainer, self.train_ids, self.val_ids = trainer, train_ids, val_ids
+                 chunking: str, seed: int, cluster: Cluster = SINGLE) -> None:
+        self.trainer, self.train_ids, self.val_ids, self.cluster = trainer, train_ids, val_ids, cluster
         self.batch_size, self.seq_len, self.chunking = batch_size, seq_len, chunking
         self.rng = np.random.default_rng(seed)
         self.state: Any = None
@@ -54,9 +74,10 @@ class ChunkTrainer:
             return consecutive_chunks(ids, batch, seq_len, offset), consecutive_steps(len(ids), batch, seq_len, offset)
         return random_chunks(ids, batch, seq_len, self.rng), random_steps(len(ids), batch, seq_len)
 
-    def train_step(self, chunk: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
-        inputs, targets = chunk
-        loss, self.state = self.trainer.train_step(inputs, targets, self.state if self.chunking == "consecutive" else None)
+    def train_step(self, chunk: Chunk) -> dict[str, float]:
+        inputs, targets = lane_share(chunk, self.cluster)
+        loss, self.state = self.trainer.train_step(inputs, targets, self.state if self.chunking == "consecutive" else None,
+                                                   total=chunk[1].size)
         return {"loss": loss, "count": targets.size}
 
     def train_metrics(self, sums: dict[str, float]) -> dict[str, float]:
@@ -64,7 +85,7 @@ class ChunkTrainer:
         return {"train_loss": round(loss, 6), "train_perplexity": round(math.exp(loss), 4), "chars": int(sums["count"])}
 
     def validate(self) -> dict[str, float]:
-        loss = evaluate(self.trainer, self.val_ids, self.batch_size, self.seq_len)
+        loss = evaluate(self.trainer, self.val_ids, self.batch_size, self.seq_len, self.cluster)
         return {"val_loss": round(loss, 6), "val_perplexity": round(math.exp(loss), 4)}
 
     def describe(self, r: dict) -> str:
@@ -98,6 +119,7 @@ def fit_language_model(
     resume: dict | None = None,
     progress: bool = True,
     log: Log = log_stderr,
+    cluster: Cluster = SINGLE,
 ) -> LoopResult:
     """Train for ``epochs`` passes over ``train_ids`` (or until ``time_budget_s`` runs out), scoring ``val_ids`` after each.
 
@@ -106,7 +128,8 @@ def fit_language_model(
     ``checkpoint`` receives the resumable state after each epoch, and ``resume``
     (such a state) goes on from it (see `run_epochs`).
     The result's ``best_score`` is the best validation loss in nats per character.
+    With a distributed ``cluster``, ``batch_size`` is the lanes of all processes together.
     """
-    chunks = ChunkTrainer(trainer, train_ids, val_ids, batch_size, seq_len, chunking, seed)
+    chunks = ChunkTrainer(trainer, train_ids, val_ids, batch_size, seq_len, chunking, seed, cluster)
     return run_epochs(chunks, epochs, monitor="val_loss", higher_is_better=False, time_budget_s=time_budget_s, on_epoch=on_epoch,
-                      checkpoint=checkpoint, resume=resume, progress=progress, log=log)
+                      checkpoint=checkpoint, resume=resume, progress=progress, log=log, cluster=cluster)

@@ -14,17 +14,19 @@ import dataclasses
 import math
 
 import numpy as np
+import torch
 
 from data_processor.atomic import append_jsonl
 from data_processor.char_corpus import CharCorpus, load_char_corpus
 from data_processor.corpora import sha256_of
-from data_processor.errors import DataError
+from data_processor.errors import ConfigError, DataError
 from data_processor.messages import Log, log_stderr
 from models.char_lm import CharLM
 from models.numpy_ref.char_rnn import NumpyCharRNN
 from train.charlm.fit import fit_language_model
 from train.charlm.settings import RUN_KIND, CharLMConfig
 from train.charlm.trainers import NumpyLMTrainer, TorchLMTrainer
+from train.common.distributed import SINGLE, Cluster, check_same_world
 from train.common.optim import build_optimizer
 from train.common.resume import (
     Interrupted,
@@ -34,7 +36,7 @@ from train.common.resume import (
     save_checkpoint,
 )
 from train.common.rundir import RunDir
-from train.common.runtime import resolve_device, set_seed, set_threads
+from train.common.runtime import set_seed, set_threads
 
 
 def build_char_lm(config: CharLMConfig, vocab_size: int) -> CharLM:
@@ -43,22 +45,33 @@ def build_char_lm(config: CharLMConfig, vocab_size: int) -> CharLM:
                   num_layers=config.num_layers, dropout=config.dropout)
 
 
-def check_corpus_size(corpus: CharCorpus, config: CharLMConfig) -> None:
-    """A `DataError` when the training stream cannot fill one chunk."""
-    if len(corpus.train_ids) - 1 < config.seq_len:
+def check_corpus_size(corpus: CharCorpus, config: CharLMConfig, world: int = 1) -> None:
+    """A `DataError` when the training stream cannot fill one chunk (one per process, for ``world`` processes)."""
+    if len(corpus.train_ids) - 1 < config.seq_len * world:
+        each = f" for each of {world} processes" if world > 1 else ""
         raise DataError(f"{corpus.path}: the training part has {len(corpus.train_ids)} symbols, fewer than one chunk of "
-                        f"--seq-len {config.seq_len} + 1; lower --seq-len or use a bigger corpus")
+                        f"--seq-len {config.seq_len} + 1{each}; lower --seq-len or use a bigger corpus")
 
 
-def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | None = None) -> dict:
+def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | None = None, cluster: Cluster = SINGLE) -> dict:
     """Train a character model as ``config`` says (or go on with the interrupted ``run``, locked by the caller, from its
-    ``last.pt``), write its run directory, mark it complete, and return the summary."""
+    ``last.pt``), write its run directory, mark it complete, and return the summary.
+
+    Under torchrun (a distributed ``cluster``; torch cells only) ``--batch-size`` is each process's lanes: the processes
+    read the same chunks and each learns from its own lanes; rank 0 fetches the corpus first and alone writes the run.
+    """
+    main = cluster.is_main
     checkpoint = load_checkpoint(run) if run is not None else None
     config = config.resolved()
+    if cluster.distributed and config.backend == "numpy":
+        raise ConfigError("the numpy char-RNN trains in one process: start it with python run.py, not torchrun")
+    if checkpoint is not None and run is not None:
+        check_same_world(run, cluster)
     set_seed(config.seed)
-    set_threads(config.threads)
-    corpus = load_char_corpus(config.corpus, config.lines, config.val_ratio, config.cache_dir, config.shuffle_seed)
-    check_corpus_size(corpus, config)
+    set_threads(config.threads or cluster.default_threads())
+    with cluster.main_first():  # rank 0 downloads and caches the corpus; the others read the cache
+        corpus = load_char_corpus(config.corpus, config.lines, config.val_ratio, config.cache_dir, config.shuffle_seed)
+    check_corpus_size(corpus, config, cluster.world)
     vocab = corpus.vocab
     log(f"corpus: {corpus.path}: {len(corpus.train_ids)} training and {len(corpus.val_ids)} held-out symbols, "
         f"{len(vocab)} in the vocabulary{' (one item per line, <eos> between)' if corpus.line_oriented else ''}")
@@ -70,16 +83,21 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
         model = NumpyCharRNN(len(vocab), config.hidden_size, seed=config.seed, dtype=np.float32)  # float32: twice as fast as float64
         trainer, device = NumpyLMTrainer(model, config.optimizer, config.lr, config.clip), "cpu"
     else:
-        device = resolve_device(config.device)
+        device = cluster.device(config.device)
         torch_model = build_char_lm(config, len(vocab)).to(device)
+        if cluster.distributed:
+            torch.manual_seed(config.seed + cluster.rank)  # each process draws its own dropout masks
         optimizer = build_optimizer(config.optimizer, torch_model.parameters(), config.lr, config.weight_decay)
-        trainer = TorchLMTrainer(torch_model, optimizer, config.clip, device)
+        trainer = TorchLMTrainer(torch_model, optimizer, config.clip, device, cluster)
         config.lr = optimizer.param_groups[0]["lr"]
 
-    if run is None:
+    if run is None and main:
         run = RunDir.create(config.runs_dir, config.run_name, prefix=f"{config.cell}-{corpus.path.stem}")
-    if checkpoint is None:
+    if not main:
+        run = None  # rank 0 alone writes; the others train beside it
+    elif checkpoint is None:
         run.save_json("config.json", {"kind": RUN_KIND, "backend": config.backend, **config.to_dict(), "device_used": str(device),
+                                      "world_size": cluster.world,
                                       "corpus_file": str(corpus.path.resolve()), "corpus_sha256": sha256_of(corpus.path),
                                       "vocab_size": len(vocab), "train_symbols": len(corpus.train_ids), "val_symbols": len(corpus.val_ids)})
         vocab.save(run.file("vocab.json"))
@@ -90,7 +108,10 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
         if config.keep == "last" or loop["best_epoch"] == len(loop["history"]):  # the kept weights may not have been written
             trainer.load_state_dict(checkpoint["trainer"]["lm"])
             trainer.save(run)
-    log(f"run directory: {run.path}")
+    if cluster.distributed:
+        log(f"data-parallel: {cluster.world} processes, {config.batch_size} lanes each ({config.batch_size * cluster.world} per "
+            f"step), on {device}")
+    log(f"run directory: {run.path if run is not None else '(rank 0 writes it)'}")
 
     def on_epoch(record: dict, improved: bool) -> None:
         append_jsonl(run.file("metrics.jsonl"), record)
@@ -98,12 +119,14 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
             trainer.save(run)
 
     try:
-        result = fit_language_model(trainer, corpus.train_ids, corpus.val_ids, epochs=config.epochs, batch_size=config.batch_size,
-                                    seq_len=config.seq_len, chunking=config.chunking, seed=config.seed,
-                                    time_budget_s=config.time_budget * 60 or None, on_epoch=on_epoch,
+        result = fit_language_model(trainer, corpus.train_ids, corpus.val_ids, epochs=config.epochs,
+                                    batch_size=config.batch_size * cluster.world, seq_len=config.seq_len, chunking=config.chunking,
+                                    seed=config.seed, time_budget_s=config.time_budget * 60 or None, on_epoch=on_epoch if main else None,
                                     checkpoint=lambda state: save_checkpoint(run, state), resume=checkpoint,
-                                    progress=config.progress, log=log)
+                                    progress=config.progress, log=log, cluster=cluster)
     except KeyboardInterrupt:
+        if run is None:
+            raise
         raise Interrupted(run, "python run.py generate train") from None
     from train.common.plots import (
         plot_curves,  # matplotlib is slow to import; sampling and evaluation never plot
@@ -116,16 +139,19 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
                "final_train_perplexity": last["train_perplexity"], "epochs_run": len(result.history), "kept": config.keep, "final_val_loss": last["val_loss"],
                "final_val_perplexity": last["val_perplexity"],
                "seconds": last["elapsed"], "stopped_by_time_budget": result.out_of_time}
+    if run is None:
+        return summary
     run.save_json("summary.json", summary)
     run.mark_complete(summary)
     return summary
 
 
-def resume_char_lm(path: str, progress: bool = True, log: Log = log_stderr) -> dict:
-    """Finish the interrupted character-model run at ``path`` with its own ``config.json``; return its summary."""
-    run = open_interrupted(path, RUN_KIND)
+def resume_char_lm(path: str, progress: bool = True, log: Log = log_stderr, cluster: Cluster = SINGLE) -> dict:
+    """Finish the interrupted character-model run at ``path`` with its own ``config.json``; return its summary (under
+    torchrun rank 0 locks the run, the others only read it)."""
+    run = open_interrupted(path, RUN_KIND) if cluster.is_main else RunDir.open(path, RUN_KIND)
     config = dataclasses.replace(run.load_settings(CharLMConfig), progress=progress)
-    return train_char_lm(config, log, run)
+    return train_char_lm(config, log, run, cluster)
 
 
 def check_same_corpus(run: RunDir, corpus: CharCorpus) -> None:

@@ -38,7 +38,7 @@ class CharLMConfig(RunSettings):
     """Every setting of a character-model run; None means "the backend's default" (see `BACKEND_DEFAULTS`)."""
 
     # written beside the settings in config.json
-    RECORD_KEYS = ("kind", "backend", "device_used", "corpus_file", "corpus_sha256", "vocab_size", "train_symbols", "val_symbols")
+    RECORD_KEYS = ("kind", "backend", "device_used", "world_size", "corpus_file", "corpus_sha256", "vocab_size", "train_symbols", "val_symbols")
 
     # data
     corpus: str = option("tinyshakespeare", f"a named corpus ({', '.join(CORPORA)}; downloaded once) or the path of a UTF-8 text file",

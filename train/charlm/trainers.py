@@ -19,6 +19,7 @@ from data_processor.errors import DataError
 from models.char_lm import CharLM, State, detach_state
 from models.numpy_ref.char_rnn import PARAM_NAMES, NumpyCharRNN
 from models.numpy_ref.optim import SGD, Adagrad, clip_gradients
+from train.common.distributed import SINGLE, Cluster
 from train.common.rundir import RunDir
 
 NUMPY_CHECKPOINT = "model.npz"
@@ -27,8 +28,9 @@ NUMPY_CHECKPOINT = "model.npz"
 class LMTrainer(Protocol):
     """What `train.charlm.fit` needs from a backend."""
 
-    def train_step(self, inputs: np.ndarray, targets: np.ndarray, state: Any) -> tuple[float, Any]:
-        """Update the model on one chunk; (summed loss in nats, state after the chunk, detached)."""
+    def train_step(self, inputs: np.ndarray, targets: np.ndarray, state: Any, total: int | None = None) -> tuple[float, Any]:
+        """Update the model on one chunk (``total``: the targets of the whole chunk when this is one process's share);
+        (summed loss in nats, state after the chunk, detached)."""
         ...
 
     def eval_loss(self, inputs: np.ndarray, targets: np.ndarray, state: Any) -> tuple[float, Any]:
@@ -53,22 +55,28 @@ class LMTrainer(Protocol):
 
 
 class TorchLMTrainer:
-    """Cross-entropy, backward, gradient-norm clipping and an optimizer step for a `CharLM`."""
+    """Cross-entropy, backward, gradient-norm clipping and an optimizer step for a `CharLM`.
 
-    def __init__(self, model: CharLM, optimizer: torch.optim.Optimizer, clip: float, device: torch.device) -> None:
-        self.model, self.optimizer, self.clip, self.device = model, optimizer, clip, device
+    With a distributed ``cluster`` the model trains inside `DistributedDataParallel` on this process's lanes, the
+    summed loss scaled by ``world / total`` so the averaged gradient is that of the mean over the whole chunk.
+    """
 
-    def _logits(self, inputs: np.ndarray, targets: np.ndarray, state: State) -> tuple[torch.Tensor, torch.Tensor, State]:
+    def __init__(self, model: CharLM, optimizer: torch.optim.Optimizer, clip: float, device: torch.device,
+                 cluster: Cluster = SINGLE) -> None:
+        self.model, self.optimizer, self.clip, self.device, self.cluster = model, optimizer, clip, device, cluster
+        self.parallel = cluster.wrap(model, device)
+
+    def _logits(self, model: nn.Module, inputs: np.ndarray, targets: np.ndarray, state: State) -> tuple[torch.Tensor, torch.Tensor, State]:
         x = torch.from_numpy(np.ascontiguousarray(inputs)).to(self.device)
         y = torch.from_numpy(np.ascontiguousarray(targets)).to(self.device)
-        logits, state = self.model(x, state)
+        logits, state = model(x, state)
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"), y, state
 
-    def train_step(self, inputs: np.ndarray, targets: np.ndarray, state: State) -> tuple[float, State]:
+    def train_step(self, inputs: np.ndarray, targets: np.ndarray, state: State, total: int | None = None) -> tuple[float, State]:
         self.model.train()
-        loss, y, state = self._logits(inputs, targets, state)
+        loss, y, state = self._logits(self.parallel, inputs, targets, state)
         self.optimizer.zero_grad(set_to_none=True)
-        (loss / y.numel()).backward()
+        (loss * (self.cluster.world / (total or y.numel())) if self.cluster.distributed else loss / y.numel()).backward()
         if self.clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.optimizer.step()
@@ -77,7 +85,7 @@ class TorchLMTrainer:
     @torch.inference_mode()
     def eval_loss(self, inputs: np.ndarray, targets: np.ndarray, state: State) -> tuple[float, State]:
         self.model.eval()
-        loss, _, state = self._logits(inputs, targets, state)
+        loss, _, state = self._logits(self.model, inputs, targets, state)
         return loss.item(), state
 
     def learning_rate(self) -> float:
@@ -107,7 +115,7 @@ class NumpyLMTrainer:
     def _h0(self, inputs: np.ndarray, state: np.ndarray | None) -> np.ndarray:
         return self.model.init_state(inputs.shape[0]) if state is None else state
 
-    def train_step(self, inputs: np.ndarray, targets: np.ndarray, state: np.ndarray | None) -> tuple[float, np.ndarray]:
+    def train_step(self, inputs: np.ndarray, targets: np.ndarray, state: np.ndarray | None, total: int | None = None) -> tuple[float, np.ndarray]:
         loss, grads, h = self.model.loss_and_grads(inputs, targets, self._h0(inputs, state))
         if self.clip:
             clip_gradients(grads, self.clip)

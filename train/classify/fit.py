@@ -13,6 +13,7 @@ from torch import nn
 
 from data_processor.batching import Batch, BucketBatcher
 from data_processor.messages import Log, log_stderr
+from train.common.distributed import SINGLE, Cluster
 from train.common.loop import run_epochs
 
 
@@ -27,15 +28,23 @@ class FitResult:
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, batches: BucketBatcher, device: torch.device) -> np.ndarray:
-    """Class probabilities ``[N, C]`` for every row of ``batches``, in the rows' original order."""
+def predict_proba(model: nn.Module, batches: BucketBatcher, device: torch.device, cluster: Cluster = SINGLE) -> np.ndarray:
+    """Class probabilities ``[N, C]`` for every row of ``batches``, in the rows' original order.
+
+    With a distributed ``cluster`` each process scores its share of the rows (``batches`` is sharded) and the shares
+    are added up, so every process gets every row's probabilities.
+    """
     model.eval()
     out: np.ndarray | None = None
     for batch in batches:
+        if not len(batch.index):
+            continue
         probs = torch.softmax(model(batch.tokens.to(device), batch.lengths).float(), dim=1).cpu().numpy()
         if out is None:
             out = np.zeros((len(batches.lengths), probs.shape[1]), dtype=np.float32)
         out[batch.index.numpy()] = probs
+    if cluster.distributed:
+        out = cluster.sum_array(out if out is not None else np.zeros((len(batches.lengths), model.num_classes), dtype=np.float32))
     assert out is not None, "no rows to predict"
     return out
 
@@ -48,14 +57,20 @@ def planned_epochs(batches_per_pass: int, epochs: int, min_steps: int) -> int:
 
 class ClassifierTrainer:
     """One cross-entropy step per batch (with gradient-norm clipping), dev loss and accuracy, and the learning-rate
-    schedule stepped after each epoch: an `EpochTrainer`."""
+    schedule stepped after each epoch: an `EpochTrainer`.
+
+    With a distributed ``cluster`` the model trains inside `DistributedDataParallel` on this process's share of each
+    batch; each share's summed loss is scaled by ``world / rows in the whole batch``, so the averaged gradient is
+    exactly the gradient of the mean loss over the whole batch, however unevenly it was shared.
+    """
 
     unit = "batch"
 
     def __init__(self, model: nn.Module, train_batches: BucketBatcher, dev_batches: BucketBatcher, optimizer: torch.optim.Optimizer,
-                 device: torch.device, clip: float | None, scheduler=None) -> None:
+                 device: torch.device, clip: float | None, scheduler=None, cluster: Cluster = SINGLE) -> None:
         self.model, self.train_batches, self.dev_batches = model, train_batches, dev_batches
-        self.optimizer, self.device, self.clip, self.scheduler = optimizer, device, clip, scheduler
+        self.optimizer, self.device, self.clip, self.scheduler, self.cluster = optimizer, device, clip, scheduler, cluster
+        self.parallel = cluster.wrap(model, device)
         self.loss_fn = nn.CrossEntropyLoss(reduction="sum")
         self.dev_labels = dev_batches.labels.numpy()
 
@@ -66,12 +81,16 @@ class ClassifierTrainer:
     def train_step(self, batch: Batch) -> dict[str, float]:
         batch = batch.to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.model(batch.tokens, batch.lengths)
-        loss = self.loss_fn(logits, batch.labels)
-        (loss / len(batch.labels)).backward()
+        empty = not len(batch.index)  # a share of a batch smaller than the world: still part of the gradient exchange
+        tokens, lengths = (torch.full((1, 1), 1, device=self.device), torch.ones(1, dtype=torch.long)) if empty else (batch.tokens, batch.lengths)
+        logits = self.parallel(tokens, lengths)
+        loss = logits.sum() * 0 if empty else self.loss_fn(logits, batch.labels)
+        (loss * (self.cluster.world / batch.total) if self.cluster.distributed else loss / len(batch.labels)).backward()
         if self.clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.optimizer.step()
+        if empty:
+            return {"loss": 0.0, "correct": 0, "count": 0}
         return {"loss": loss.item(), "correct": int((logits.argmax(1) == batch.labels).sum()), "count": len(batch.labels)}
 
     def train_metrics(self, sums: dict[str, float]) -> dict[str, float]:
@@ -79,7 +98,7 @@ class ClassifierTrainer:
         return {"train_loss": round(sums.get("loss", 0.0) / seen, 6), "train_accuracy": round(sums.get("correct", 0) / seen, 6)}
 
     def validate(self) -> dict[str, float]:
-        probs = predict_proba(self.model, self.dev_batches, self.device)
+        probs = predict_proba(self.model, self.dev_batches, self.device, self.cluster)
         labels = self.dev_labels
         accuracy = float((probs.argmax(1) == labels).mean())
         loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
@@ -129,6 +148,7 @@ def fit(
     best_state: dict[str, torch.Tensor] | None = None,
     progress: bool = True,
     log: Log = log_stderr,
+    cluster: Cluster = SINGLE,
 ) -> FitResult:
     """Train for up to ``epochs``, keeping the state with the best dev accuracy.
 
@@ -136,7 +156,9 @@ def fit(
     ``on_epoch`` receives each epoch's record (after the best state is updated),
     ``on_best`` each new best state, ``checkpoint`` the resumable state after each
     epoch. ``resume`` (such a state) goes on from where it was taken, with
-    ``best_state`` the best weights up to then.
+    ``best_state`` the best weights up to then. With a distributed ``cluster``
+    (and sharded batches) the processes train together; every process keeps
+    the best weights, and only rank 0 should be given callbacks that write.
     """
     result = FitResult()
     if resume is not None:
@@ -152,8 +174,9 @@ def fit(
         if on_epoch is not None:
             on_epoch(record)
 
-    trainer = ClassifierTrainer(model, train_batches, dev_batches, optimizer, device, clip, scheduler)
+    trainer = ClassifierTrainer(model, train_batches, dev_batches, optimizer, device, clip, scheduler, cluster)
     loop = run_epochs(trainer, epochs, monitor="dev_accuracy", higher_is_better=True, patience=patience, on_epoch=keep,
-                      after_epoch=trainer.step_schedule, checkpoint=checkpoint, resume=resume, progress=progress, log=log)
+                      after_epoch=trainer.step_schedule, checkpoint=checkpoint, resume=resume, progress=progress, log=log,
+                      cluster=cluster)
     result.history = loop.history
     return result

@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 
-from data_processor.errors import DataError
+from data_processor.errors import ConfigError, DataError
 from data_processor.messages import Log, log_stderr
 from train.classify.settings import RUN_KIND, ClassifierConfig
+from train.common.distributed import SINGLE, Cluster
 from train.common.resume import open_interrupted
+from train.common.rundir import RunDir
 
 
-def resume_classifier(path: str, progress: bool = True, log: Log = log_stderr) -> dict:
+def resume_classifier(path: str, progress: bool = True, log: Log = log_stderr, cluster: Cluster = SINGLE) -> dict:
     """Finish the interrupted classifier run at ``path`` with its own ``config.json``; return its summary.
 
     A run killed before its first epoch ended starts again in the same directory. A finished run, a run being
-    trained by another process and a ``--model tfidf`` run (fitted in one step) are refused with a `DataError`.
+    trained by another process and a ``--model tfidf`` run (fitted in one step) are refused with a `DataError`. Under
+    torchrun rank 0 locks the run and the other processes only read it.
     """
-    run = open_interrupted(path, RUN_KIND)
+    run = open_interrupted(path, RUN_KIND) if cluster.is_main else RunDir.open(path, RUN_KIND)
     config = dataclasses.replace(run.load_settings(ClassifierConfig), progress=progress)
     if config.model == "tfidf":
         raise DataError(f"{run.path}: a --model tfidf run is fitted in one step, so it cannot be resumed; train it again")
     if config.model.endswith("+tfidf"):
+        if cluster.distributed:
+            raise ConfigError(f"--model {config.model} trains in one process: resume it with python run.py, not torchrun")
         from train.classify.hybrid import train_hybrid
 
         return train_hybrid(config, log, run)
     from train.classify.rnn import train_classifier
 
-    return train_classifier(config, log, run)
+    return train_classifier(config, log, run, cluster)

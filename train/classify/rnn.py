@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -20,6 +22,7 @@ from train.classify.fit import fit, planned_epochs, predict_proba
 from train.classify.run_files import save_text_tools, write_report
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.classify.text_pipeline import prepare_data
+from train.common.distributed import SINGLE, Cluster, check_same_world
 from train.common.metrics import classification_metrics
 from train.common.optim import build_optimizer, build_scheduler
 from train.common.resume import (
@@ -30,7 +33,7 @@ from train.common.resume import (
     save_checkpoint,
 )
 from train.common.rundir import RunDir
-from train.common.runtime import resolve_device, set_seed, set_threads
+from train.common.runtime import set_seed, set_threads
 
 
 def build_model(config: ClassifierConfig, vocab: Vocab, num_classes: int, embedding_weights: np.ndarray | None = None) -> RNNClassifier:
@@ -45,72 +48,100 @@ def build_model(config: ClassifierConfig, vocab: Vocab, num_classes: int, embedd
                          word_dropout=config.word_dropout, word_chars=word_characters(vocab) if config.word_chars else None)
 
 
-def train_classifier(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | None = None) -> dict:
+def train_classifier(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | None = None, cluster: Cluster = SINGLE) -> dict:
     """Train a classifier as ``config`` says (or go on with the interrupted ``run``), write its run directory (marked
-    complete), and return the summary."""
-    run, summary = fit_classifier_run(config, log, run)
-    run.mark_complete(summary)
+    complete), and return the summary. With a distributed ``cluster`` the processes train together and rank 0 writes."""
+    run, summary = fit_classifier_run(config, log, run, cluster)
+    if cluster.is_main:
+        run.mark_complete(summary)
     return summary
 
 
-def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | None = None) -> tuple[RunDir, dict]:
+def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | None = None,
+                       cluster: Cluster = SINGLE) -> tuple[RunDir, dict]:
     """Train the RNN classifier of ``config`` into a new run directory, or go on with the interrupted ``run`` (locked by
-    the caller) from its ``last.pt``; write everything but the completion marker; return the run and its summary."""
+    the caller) from its ``last.pt``; write everything but the completion marker; return the run and its summary.
+
+    Under torchrun (a distributed ``cluster``), ``--batch-size`` is each process's share of a batch: rank 0 reads and
+    tokenizes the data first (filling the token cache the others then read), builds the word vectors and writes the run
+    directory; the others read ``run`` (when resuming) but never write. Every process returns the summary; only rank
+    0's run directory is real (the others get ``run`` as given: None for a new run).
+    """
+    main = cluster.is_main
     checkpoint = load_checkpoint(run) if run is not None else None
     config.validate()
     vectors = None
     if checkpoint is None:  # a resumed run's weights come from its checkpoint: no vectors file or gensim training needed
         check_inputs(config)
         config, vectors = resolve_embedding(config)
+    elif run is not None:
+        check_same_world(run, cluster)
     set_seed(config.seed)
-    set_threads(config.threads)
-    device = resolve_device(config.device)
-    data = prepare_data(config, log)
+    set_threads(config.threads or cluster.default_threads())
+    device = cluster.device(config.device)
+    with cluster.main_first():  # rank 0 tokenizes into the token cache; the others find it there
+        data = prepare_data(dataclasses.replace(config, batch_size=config.batch_size * cluster.world), log)
     vocab, labels, stopwords = data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
+    cluster.check_same("vocabulary", "\n".join(vocab.itos) + "\0" + "\n".join(labels.itos))
+    for batches in (data.train, data.dev, data.test):
+        if batches is not None:
+            batches.rank, batches.world = cluster.rank, cluster.world
     if run is not None:
         check_same_data(run, vocab, labels)
 
-    embedding = build_embedding(config, vectors, vocab, data.train_tokens, data.tokenize_texts, log) if checkpoint is None else None
+    # word vectors are trained (or looked up) by rank 0 alone: DistributedDataParallel copies its weights to the others
+    building = checkpoint is None and main
+    embedding = build_embedding(config, vectors, vocab, data.train_tokens, data.tokenize_texts, log) if building else None
     model = build_model(config, vocab, len(labels), embedding.matrix if embedding else None).to(device)
+    if cluster.distributed:
+        torch.manual_seed(config.seed + cluster.rank)  # each process draws its own dropout masks
     optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay, config.momentum)
     epochs = planned_epochs(len(data.train), config.epochs, config.min_steps)
     if epochs > config.epochs:
         log(f"small training set: up to {epochs} epochs of {len(data.train)} batches, to make at least --min-steps {config.min_steps} steps")
     scheduler = build_scheduler(config.schedule, optimizer, epochs)
 
-    if run is None:
+    if run is None and main:
         run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
-    if checkpoint is None:
-        run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": str(device)})
+    if checkpoint is None and main:
+        run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": str(device), "world_size": cluster.world})
         vocab.save(run.file("vocab.json"))
         labels.save(run.file("labels.json"))
         run.save_json("embedding.json", {"embedding": config.embedding, "frozen": config.freeze_embedding,
                                          **(embedding.record() if embedding else {"source": "random", "dim": config.embed_dim})})
         save_text_tools(run, config, stopwords)
         run.file("metrics.jsonl").unlink(missing_ok=True)
-    log(f"run directory: {run.path}")
+    if cluster.distributed:
+        log(f"data-parallel: {cluster.world} processes, {config.batch_size} rows each per batch ({config.batch_size * cluster.world} "
+            f"per step), on {device}")
+    log(f"run directory: {run.path if run is not None else '(rank 0 writes it)'}")
     best_state = None
     if checkpoint is not None:
-        restore_metrics(run, checkpoint)
-        best_state = resumed_best_state(run, checkpoint)
+        if main:
+            restore_metrics(run, checkpoint)
+        best_state = resumed_best_state(run, checkpoint, save=main)
 
     try:
         result = fit(model, data.train, data.dev, optimizer, epochs=epochs, device=device, clip=config.clip, patience=config.patience,
-                     scheduler=scheduler, on_epoch=lambda record: append_jsonl(run.file("metrics.jsonl"), record),
-                     on_best=run.save_state_dict, checkpoint=lambda state: save_checkpoint(run, state), resume=checkpoint,
-                     best_state=best_state, progress=config.progress, log=log)
+                     scheduler=scheduler, on_epoch=(lambda record: append_jsonl(run.file("metrics.jsonl"), record)) if main else None,
+                     on_best=run.save_state_dict if main else None, checkpoint=lambda state: save_checkpoint(run, state),
+                     resume=checkpoint, best_state=best_state, progress=config.progress, log=log, cluster=cluster)
     except KeyboardInterrupt:
+        if run is None:
+            raise
         raise Interrupted(run) from None
     assert result.best_state is not None
     model.load_state_dict(result.best_state)
+    test_metrics = batch_metrics(model, data.test, labels, device, cluster) if data.test is not None else None
+    summary = {"run": str(run.path) if run is not None else "", "best_epoch": result.best_epoch,
+               "best_dev_accuracy": result.best_dev_accuracy, "epochs_run": len(result.history)}
+    if not main:
+        return run, summary  # type: ignore[return-value]
     from train.common.plots import (
         plot_curves,  # matplotlib is slow to import: only training draws
     )
 
     plot_curves(result.history, run.file("curves.png"))
-
-    summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_dev_accuracy": result.best_dev_accuracy, "epochs_run": len(result.history)}
-    test_metrics = batch_metrics(model, data.test, labels, device) if data.test is not None else None
     return run, write_report(run, summary, test_metrics)
 
 
@@ -123,7 +154,7 @@ def check_same_data(run: RunDir, vocab: Vocab, labels: Vocab) -> None:
                             "started (was a data file changed?); a run can resume only on the data it started with")
 
 
-def batch_metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device: torch.device) -> dict:
-    """Accuracy, macro-F1, report and confusion matrix of ``model`` on labelled ``batches``."""
-    probs = predict_proba(model, batches, device)
+def batch_metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device: torch.device, cluster: Cluster = SINGLE) -> dict:
+    """Accuracy, macro-F1, report and confusion matrix of ``model`` on labelled ``batches`` (sharded, with a distributed ``cluster``)."""
+    probs = predict_proba(model, batches, device, cluster)
     return classification_metrics(batches.labels.numpy(), probs.argmax(1), labels.itos)

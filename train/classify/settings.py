@@ -55,7 +55,7 @@ class TableSettings(Settings):
 class ClassifierConfig(RunSettings, TableSettings):
     """Every setting of a classification run; the defaults are the defaults of ``run.py train``."""
 
-    RECORD_KEYS = ("kind", "device_used")  # written beside the settings in config.json
+    RECORD_KEYS = ("kind", "device_used", "world_size")  # written beside the settings in config.json
     BEFORE_ADDED = {"min_steps": 0, "word_dropout": 0.0, "word_chars": False}
 
     def corpora(self) -> list[str]:

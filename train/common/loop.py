@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from data_processor.errors import TrainingError
 from data_processor.messages import Log, log_stderr
+from train.common.distributed import SINGLE, Cluster
 from train.common.resume import restore_rng_states, rng_states
 
 
@@ -113,6 +114,7 @@ def run_epochs(
     resume: dict | None = None,
     progress: bool = True,
     log: Log = log_stderr,
+    cluster: Cluster = SINGLE,
 ) -> LoopResult:
     """Train for up to ``epochs``; the best epoch is the one whose record has the best ``monitor`` value.
 
@@ -123,12 +125,18 @@ def run_epochs(
     goes on after the epoch it was taken at. ``patience`` (None or 0: never) stops after
     that many epochs without improvement; ``time_budget_s`` (counting the time of earlier
     sessions of a resumed run) stops during the epoch in which it runs out.
+
+    With a distributed ``cluster`` every process runs the loop on its share of
+    the data: the step sums are added up over the processes, rank 0's record
+    (and its clock) decides keep-best, early stop and the time budget for all,
+    and only rank 0 calls ``checkpoint`` (with every process's generators) and
+    should be given a ``log`` that writes and ``progress``.
     """
     result = LoopResult()
     if resume is not None:
         result = LoopResult.from_state(resume["loop"])
         trainer.load_state_dict(resume["trainer"])
-        restore_rng_states(resume["rng"])
+        restore_rng_states(resume["rng"]["ranks"][cluster.rank] if "ranks" in resume["rng"] else resume["rng"])
         log(f"resumed after epoch {len(result.history)} of {epochs} (best so far: epoch {result.best_epoch})")
         if result.finished:
             return result
@@ -144,32 +152,36 @@ def run_epochs(
             sums = _add(sums, trainer.train_step(step), f"epoch {epoch}, {trainer.unit} {number}", result.best_epoch)
             bar.update(1)
             bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}", refresh=False)
-            if time.perf_counter() >= deadline:
+            if deadline < math.inf and cluster.any(time.perf_counter() >= deadline):  # every process stops at the same step
                 result.out_of_time = True
                 break
         bar.close()
         train_seconds = time.perf_counter() - epoch_start
-        record = {"epoch": epoch, **trainer.train_metrics(sums), **trainer.validate(), "lr": trainer.learning_rate()}
+        record = {"epoch": epoch, **trainer.train_metrics(cluster.sum(sums)), **trainer.validate(), "lr": trainer.learning_rate()}
+        now = time.perf_counter()
+        result.elapsed = now - started
+        record.update(seconds=round(now - epoch_start, 3), train_seconds=round(train_seconds, 3), elapsed=round(result.elapsed, 3),
+                      partial=result.out_of_time)
+        record, over_time = cluster.broadcast((record, result.out_of_time or now >= deadline))  # rank 0 decides for all
         score = record[monitor]
         improved = result.best_epoch == 0 or (score > result.best_score if higher_is_better else score < result.best_score)
         if improved:
             result.best_epoch, result.best_score = epoch, score
-        now = time.perf_counter()
-        result.elapsed = now - started
-        record.update(seconds=round(now - epoch_start, 3), train_seconds=round(train_seconds, 3), elapsed=round(result.elapsed, 3), partial=result.out_of_time)
         result.history.append(record)
         log(f"epoch {epoch}/{epochs}  {trainer.describe(record)}{'  (best)' if improved else ''}  {record['seconds']:.1f}s"
             f"{'  (partial epoch)' if result.out_of_time else ''}")
         if after_epoch is not None:
             after_epoch(record)
-        if result.out_of_time or now >= deadline:
+        if over_time:
             result.out_of_time = True
             log(f"time budget of {time_budget_s / 60:g} min reached after epoch {epoch}")  # type: ignore[operator]
         elif patience and epoch - result.best_epoch >= patience:
             result.stopped_early = True
             log(f"early stop: no dev improvement for {patience} epochs")
         if checkpoint is not None:  # before on_epoch, so saved best weights are never ahead of the checkpoint
-            checkpoint({"loop": result.state(), "trainer": trainer.state_dict(), "rng": rng_states()})
+            rng = rng_states() if not cluster.distributed else {"ranks": cluster.gather(rng_states())}
+            if cluster.is_main:
+                checkpoint({"loop": result.state(), "trainer": trainer.state_dict(), "rng": rng})
         if on_epoch is not None:
             on_epoch(record, improved)
         if result.finished:

@@ -73,13 +73,15 @@ def load_checkpoint(run: RunDir) -> dict[str, Any] | None:
     return checkpoint
 
 
-def resumed_best_state(run: RunDir, checkpoint: dict[str, Any], weights: str = "model") -> dict[str, torch.Tensor]:
+def resumed_best_state(run: RunDir, checkpoint: dict[str, Any], weights: str = "model", save: bool = True) -> dict[str, torch.Tensor]:
     """The best weights up to a checkpoint: its own ``trainer[weights]`` when its last epoch was the best (``model.pt``
-    may not have been written yet), else ``model.pt``, which is never ahead of ``last.pt``. ``model.pt`` is rewritten."""
+    may not have been written yet), else ``model.pt``, which is never ahead of ``last.pt``. With ``save``, ``model.pt``
+    is rewritten in the first case."""
     loop = checkpoint["loop"]
     if loop["best_epoch"] == len(loop["history"]):
         best = {k: v.clone() for k, v in checkpoint["trainer"][weights].items()}
-        run.save_state_dict(best)
+        if save:
+            run.save_state_dict(best)
         return best
     return run.load_state_dict()
 
