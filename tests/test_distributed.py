@@ -214,10 +214,28 @@ def test_a_killed_torchrun_run_resumes_to_the_same_result(sample, ddp_run, tmp_p
 
 
 @pytest.mark.slow
-def test_torchrun_refuses_what_trains_in_one_process(sample, tmp_path):
-    result = torchrun("--model", "tfidf", "--train", str(sample["train"]), "--runs-dir", str(tmp_path))
+def test_torchrun_trains_a_char_lm_into_one_run_that_samples(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog.\n" * 150, encoding="utf-8")
+    result = torchrun("generate", "train", "--corpus", str(corpus), "--cell", "gru", "--hidden-size", "16", "--epochs", "2",
+                      "--runs-dir", str(tmp_path / "runs"), "--run-name", "lm", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["lm"]
+    assert (tmp_path / "runs" / "lm" / "complete.json").is_file() and result.stdout.count("run saved to:") == 1
+    sampled = run_cli("generate", "sample", "--run", str(tmp_path / "runs" / "lm"), "--length", "40")
+    assert sampled.returncode == 0 and sampled.stdout.strip(), sampled.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["--model", "tfidf"], ["generate", "train", "--cell", "numpy-rnn"], ["check-gradients"]])
+def test_torchrun_refuses_what_runs_in_one_process(sample, tmp_path, command):
+    data = {"--model": ["--train", str(sample["train"])], "generate": ["--corpus", str(sample["train"])], "check-gradients": []}[command[0]]
+    result = torchrun(*command, *data, *(["--runs-dir", str(tmp_path)] if data else []))
     assert result.returncode != 0
-    assert "error: --model tfidf trains in one process: start it with python run.py, not torchrun" in result.stderr
+    expected = {"--model": "error: --model tfidf trains in one process: start it with python run.py, not torchrun",
+                "generate": "error: the numpy char-RNN (--cell numpy-rnn) trains in one process: start it with python run.py",
+                "check-gradients": "error: under torchrun only 'train' and 'generate train' run"}
+    assert expected[command[0]] in result.stderr, result.stderr[-2000:]
     assert not any(tmp_path.iterdir())
 
 

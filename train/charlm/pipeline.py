@@ -128,19 +128,19 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
         if run is None:
             raise
         raise Interrupted(run, "python run.py generate train") from None
+    last = result.history[-1]
+    summary = {"run": str(run.path) if run is not None else "", "best_epoch": result.best_epoch, "best_val_loss": round(result.best_score, 6),
+               "best_val_perplexity": round(math.exp(result.best_score), 4), "final_train_loss": last["train_loss"],
+               "final_train_perplexity": last["train_perplexity"], "epochs_run": len(result.history), "kept": config.keep, "final_val_loss": last["val_loss"],
+               "final_val_perplexity": last["val_perplexity"],
+               "seconds": last["elapsed"], "stopped_by_time_budget": result.out_of_time}
+    if run is None:  # a torchrun process other than rank 0
+        return summary
     from train.common.plots import (
         plot_curves,  # matplotlib is slow to import; sampling and evaluation never plot
     )
 
     plot_curves(result.history, run.file("curves.png"), left="train_perplexity", right="val_loss")
-    last = result.history[-1]
-    summary = {"run": str(run.path), "best_epoch": result.best_epoch, "best_val_loss": round(result.best_score, 6),
-               "best_val_perplexity": round(math.exp(result.best_score), 4), "final_train_loss": last["train_loss"],
-               "final_train_perplexity": last["train_perplexity"], "epochs_run": len(result.history), "kept": config.keep, "final_val_loss": last["val_loss"],
-               "final_val_perplexity": last["val_perplexity"],
-               "seconds": last["elapsed"], "stopped_by_time_budget": result.out_of_time}
-    if run is None:
-        return summary
     run.save_json("summary.json", summary)
     run.mark_complete(summary)
     return summary

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import torch
@@ -79,8 +80,10 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     set_seed(config.seed)
     set_threads(config.threads or cluster.default_threads())
     device = cluster.device(config.device)
+    started = time.perf_counter()
     with cluster.main_first():  # rank 0 tokenizes into the token cache; the others find it there
         data = prepare_data(dataclasses.replace(config, batch_size=config.batch_size * cluster.world), log)
+    log(f"data: ready in {time.perf_counter() - started:.1f}s (read, tokenized, encoded and batched)")
     vocab, labels, stopwords = data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
     cluster.check_same("vocabulary", "\n".join(vocab.itos) + "\0" + "\n".join(labels.itos))
     for batches in (data.train, data.dev, data.test):
