@@ -18,6 +18,7 @@ import torch
 import torch.multiprocessing as mp
 
 from data_processor.batching import BucketBatcher
+from data_processor.errors import ConfigError
 from models.char_lm import CharLM
 from models.classifier import RNNClassifier
 from tests.conftest import ROOT, run_cli, train_on_sample
@@ -69,7 +70,13 @@ def _worker(rank: int, store: str, out: str) -> None:
         cluster = Cluster(rank=rank, world=2, local_rank=rank, local_world=2)
         weights, history = train_toy_classifier(cluster)
         lm_weights = train_toy_char_lm(cluster)
-        torch.save({"weights": weights, "history": history, "lm": lm_weights}, f"{out}.{rank}")
+        cluster.check_same("vocabulary", "a b c")
+        try:
+            cluster.check_same("vocabulary", f"a b c {rank}")
+            refusal = ""
+        except ConfigError as exc:
+            refusal = str(exc)
+        torch.save({"weights": weights, "history": history, "lm": lm_weights, "refusal": refusal}, f"{out}.{rank}")
     finally:
         torch.distributed.destroy_process_group()
 
@@ -112,6 +119,11 @@ def test_two_processes_train_a_char_lm_as_one_reading_all_the_lanes(two_processe
             assert torch.allclose(result["lm"][name], value, atol=1e-6, rtol=0), name
 
 
+def test_processes_that_built_different_vocabularies_stop(two_processes):
+    for result in two_processes:
+        assert result["refusal"] == "rank 1 built another vocabulary than rank 0; give every process the same data files and settings"
+
+
 def test_the_cluster_comes_from_torchruns_environment():
     assert Cluster.from_environment({}) == Cluster()
     cluster = Cluster.from_environment({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"})
@@ -119,8 +131,6 @@ def test_the_cluster_comes_from_torchruns_environment():
 
 
 def test_inconsistent_torchrun_variables_are_one_line_errors():
-    from data_processor.errors import ConfigError
-
     with pytest.raises(ConfigError, match="inconsistent torchrun variables"):
         Cluster.from_environment({"RANK": "2", "WORLD_SIZE": "2", "LOCAL_RANK": "0"})
     with pytest.raises(ConfigError, match="whole numbers"):
