@@ -67,11 +67,8 @@ def _prepare(config, quick: bool):
     if quick:  # a random sample of the training rows (the built-in split lists one class first)
         import torch
 
-        from data_processor.batching import BucketBatcher
-
-        keep = torch.randperm(len(data.train.lengths), generator=torch.Generator().manual_seed(0))[:QUICK_SAMPLE]
-        ids = [row[:n].tolist() for row, n in zip(data.train.tokens[keep], data.train.lengths[keep])]
-        data.train = BucketBatcher(ids, data.train.labels[keep].tolist(), config.batch_size, shuffle=True, seed=config.seed)
+        keep = torch.randperm(data.train.num_rows, generator=torch.Generator().manual_seed(0))[:QUICK_SAMPLE]
+        data.train = data.train.subset(keep, shuffle=True, seed=config.seed)
     return data
 
 

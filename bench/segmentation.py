@@ -84,7 +84,7 @@ def measure(size_mb: float = 5.0, rounds: int = 3) -> dict:
         quiet = dict(directory=Path(cache), workers=1, progress=False, log=lambda _: None)
         cached_tokens(texts, jieba, "jieba", **quiet)
         hit, seconds["token cache hit"] = timed(lambda: cached_tokens(texts, jieba, "jieba", **quiet))
-        assert hit == serial, "the cache gave other tokens"
+        assert list(hit) == serial, "the cache gave other tokens"
     try:
         rjieba = get_tokenizer("rjieba")
     except Exception as exc:  # not installed: report it, measure the rest

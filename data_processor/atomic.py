@@ -25,9 +25,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
-    umask = os.umask(0)  # reading the umask means setting it; put it straight back
-    os.umask(umask)
-    os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes the file private (0600); give it the usual permissions
+    usual_permissions(tmp_name)  # mkstemp makes the file private (0600)
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -35,6 +33,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def usual_permissions(path: str | os.PathLike, mode: int = 0o666) -> None:
+    """Give ``path`` the permissions a new file (``0o666``) or directory (``0o777``) gets: ``mode`` less the umask."""
+    umask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -11,9 +11,10 @@ the rare words are made of.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections import Counter
+from typing import Iterable, Mapping, Sequence
 
-from data_processor.vocab import PAD, UNK, Vocab
+from data_processor.vocab import PAD, UNK, Vocab, count_tokens
 
 BACKOFFS = ("char", "none")
 
@@ -29,15 +30,25 @@ def spell_out(tokens: Iterable[str], vocab: Vocab | set[str]) -> list[str]:
     return out
 
 
-def build_backoff_vocab(token_lists: Sequence[Sequence[str]], min_freq: int = 1, max_size: int | None = None,
+def build_backoff_vocab(token_lists: Iterable[Iterable[str]], min_freq: int = 1, max_size: int | None = None,
                         specials: Sequence[str] = (PAD, UNK)) -> Vocab:
-    """A vocabulary of the words seen ``min_freq`` times plus the characters of the rarer words.
+    """A vocabulary of the words seen ``min_freq`` times plus the characters of the rarer words (see `backoff_vocab_from_counts`)."""
+    return backoff_vocab_from_counts(count_tokens(token_lists), min_freq=min_freq, max_size=max_size, specials=specials)
+
+
+def backoff_vocab_from_counts(counts: Mapping[str, int], min_freq: int = 1, max_size: int | None = None,
+                              specials: Sequence[str] = (PAD, UNK)) -> Vocab:
+    """`build_backoff_vocab` of token lists in which each token occurs ``counts[token]`` times.
 
     Characters are counted where `spell_out` would produce them (inside rare
     words, and as one-character words), and kept when seen ``min_freq`` times.
     """
-    words = Vocab.build(token_lists, min_freq=min_freq, specials=specials)
-    return Vocab.build((spell_out(tokens, words) for tokens in token_lists), min_freq=min_freq, max_size=max_size, specials=specials)
+    words = Vocab.from_counts(counts, min_freq=min_freq, specials=specials)
+    spelt: Counter[str] = Counter()
+    for token, count in counts.items():
+        for piece in spell_out((token,), words):
+            spelt[piece] += count
+    return Vocab.from_counts(spelt, min_freq=min_freq, max_size=max_size, specials=specials)
 
 
 def word_characters(vocab: Vocab, max_chars: int = 8) -> list[list[int]]:

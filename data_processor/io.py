@@ -2,7 +2,9 @@
 
 Every reader yields `Example`s that remember their source line, so later
 stages can name ``file:line`` in their errors. Problems a user can fix raise
-`DataError` with such a location and a hint.
+`DataError` with such a location and a hint. `RowStream` reads a file row by
+row (a corpus of millions of rows never sits in memory); `read_table` reads
+it all at once.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from data_processor.errors import ConfigError, DataError, where
 
@@ -92,35 +94,79 @@ def read_table(
     skip_bad_rows: bool = False,
     require_label: bool = True,
 ) -> Table:
-    """Read labelled (or, with ``require_label=False``, unlabelled) rows from a file.
+    """Read labelled (or, with ``require_label=False``, unlabelled) rows from a file, all at once (see `RowStream`)."""
+    rows = RowStream(path, text_col, label_col, fmt, encoding, skip_bad_rows, require_label)
+    examples = list(rows)
+    return Table(rows.path, examples, rows.skipped)
+
+
+class RowStream:
+    """The rows of a file as `Example`s, read lazily: each pass over it reads the file again, row by row.
 
     Columns are chosen by name or 0-based index; a string of digits counts as
     an index. UTF-8 input may start with a byte-order mark. A row without text,
     or without a label when one is required, raises `DataError` naming its
     line, unless ``skip_bad_rows`` is set, in which case it is counted in
-    ``Table.skipped``.
+    ``skipped`` (known once a pass is complete). A pass that finds no usable
+    row raises `DataError`. A missing or empty file, or an unknown format, is
+    an error at once.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    fmt = detect_format(path, fmt)
-    text_col, label_col = _as_index(text_col), _as_index(label_col)
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    try:
-        with open(path, encoding=enc, newline="") as handle:
-            rows = _ROW_READERS[fmt](handle, path, text_col, label_col, require_label)
-            table = _collect(path, rows, skip_bad_rows, require_label)
-    except UnicodeDecodeError as exc:
-        raise DataError(_decode_error_message(path, encoding, exc)) from None
-    except UnicodeError as exc:  # a decoder's complaint without a position, e.g. utf-16's "stream does not start with BOM"
-        raise DataError(f"{path}: not valid {encoding} text ({exc}); pass --encoding with the file's encoding") from None
-    except LookupError:
-        raise ConfigError(f"unknown encoding {encoding!r}; try utf-8 or gb18030") from None
-    if not table.examples:
-        raise DataError(f"{path}: no usable rows" + (f" ({table.skipped} bad rows skipped)" if table.skipped else ""))
-    return table
+
+    def __init__(self, path: str | Path, text_col: str | int | None = None, label_col: str | int | None = None,
+                 fmt: str | None = None, encoding: str = "utf-8", skip_bad_rows: bool = False, require_label: bool = True) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(f"{self.path}: no such file")
+        if self.path.stat().st_size == 0:
+            raise DataError(f"{self.path}: the file is empty")
+        self.fmt = detect_format(self.path, fmt)
+        self.text_col, self.label_col = _as_index(text_col), _as_index(label_col)
+        self.encoding, self.skip_bad_rows, self.require_label = encoding, skip_bad_rows, require_label
+        self.skipped = 0
+
+    def __iter__(self) -> Iterator[Example]:
+        path, encoding = self.path, self.encoding
+        enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        self.skipped, usable = 0, 0
+        try:
+            with open(path, encoding=enc, newline="") as handle:
+                rows = _ROW_READERS[self.fmt](handle, path, self.text_col, self.label_col, self.require_label)
+                for example in self._checked(rows):
+                    usable += 1
+                    yield example
+        except UnicodeDecodeError as exc:
+            raise DataError(_decode_error_message(path, encoding, exc)) from None
+        except UnicodeError as exc:  # a decoder's complaint without a position, e.g. utf-16's "stream does not start with BOM"
+            raise DataError(f"{path}: not valid {encoding} text ({exc}); pass --encoding with the file's encoding") from None
+        except LookupError:
+            raise ConfigError(f"unknown encoding {encoding!r}; try utf-8 or gb18030") from None
+        if not usable:
+            raise DataError(f"{path}: no usable rows" + (f" ({self.skipped} bad rows skipped)" if self.skipped else ""))
+
+    def _checked(self, rows: Iterator[_Row]) -> Iterator[Example]:
+        """The rows as `Example`s; a bad row is a `DataError` naming its line, or skipped and counted."""
+        for line, text, label, problem in rows:
+            if problem is None and (text is None or not text.strip()):
+                problem = "the row has no text; fix the row"
+            if problem is None and self.require_label and (label is None or not label.strip()):
+                problem = "the row has no label; fix the row"
+            if problem is not None:
+                if self.skip_bad_rows:
+                    self.skipped += 1
+                    continue
+                raise DataError(f"{where(self.path, line)}: {problem} or pass --skip-bad-rows")
+            yield Example(text.strip(), label.strip() if label is not None else None, line)
+
+
+class Texts:
+    """The texts of some rows (a list of `Example`s, or a `RowStream` that reads its file again on each pass):
+    a restartable iterable."""
+
+    def __init__(self, rows: Iterable[Example]) -> None:
+        self.rows = rows
+
+    def __iter__(self) -> Iterator[str]:
+        return (example.text for example in self.rows)
 
 
 def _as_index(col: str | int | None) -> str | int | None:
@@ -131,22 +177,6 @@ def _as_index(col: str | int | None) -> str | int | None:
 
 # A row reader yields (line, text or None, label or None, problem or None); a problem ends with how to fix the row.
 _Row = tuple[int, str | None, str | None, str | None]
-
-
-def _collect(path: Path, rows: Iterator[_Row], skip_bad_rows: bool, require_label: bool) -> Table:
-    table = Table(path)
-    for line, text, label, problem in rows:
-        if problem is None and (text is None or not text.strip()):
-            problem = "the row has no text; fix the row"
-        if problem is None and require_label and (label is None or not label.strip()):
-            problem = "the row has no label; fix the row"
-        if problem is not None:
-            if skip_bad_rows:
-                table.skipped += 1
-                continue
-            raise DataError(f"{where(path, line)}: {problem} or pass --skip-bad-rows")
-        table.examples.append(Example(text.strip(), label.strip() if label is not None else None, line))
-    return table
 
 
 def _pick(header: list[str], col: str | int | None, guesses: tuple[str, ...], what: str, path: Path, required: bool) -> int | None:

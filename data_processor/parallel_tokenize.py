@@ -1,4 +1,4 @@
-"""Tokenize many texts over all cores: a process pool over chunks, results in the input order.
+"""Tokenize many texts over all cores: a process pool over chunks, results in the input order, streamed.
 
 Workers are forked, so they inherit the parent's tokenizer with its
 dictionary already loaded (a spawned worker would reload jieba's in about a
@@ -11,7 +11,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from typing import Sequence
+from collections import deque
+from itertools import islice
+from multiprocessing.pool import AsyncResult
+from typing import Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
@@ -50,37 +53,70 @@ def _split_chunk(chunk: str | list[list[str]]) -> list[list[str]]:
     return [text.split(TOKEN_SEP) if text else [] for text in chunk.split(TEXT_SEP)]
 
 
+def worker_count(workers: int | None, chars: int, min_chars: int = PARALLEL_MIN_CHARS) -> int:
+    """How many processes should segment texts of ``chars`` characters: ``workers`` (default: every usable core) when
+    it pays, i.e. the texts hold at least ``min_chars`` characters and the platform can fork; else 1."""
+    workers = usable_cores() if workers is None else workers
+    return workers if workers > 1 and chars >= min_chars and "fork" in multiprocessing.get_all_start_methods() else 1
+
+
 def tokenize_all(texts: Sequence[str], tokenize: Tokenizer, workers: int | None = None, progress: bool = True,
                  min_chars: int = PARALLEL_MIN_CHARS, desc: str = "tokenizing") -> list[list[str]]:
-    """``[tokenize(t) for t in texts]``, over ``workers`` processes (default: all usable cores) when it pays.
+    """``[tokenize(t) for t in texts]``, over ``workers`` processes (default: all usable cores) when it pays (see `worker_count`)."""
+    processes = worker_count(workers, sum(map(len, texts)), min_chars)
+    return [tokens for chunk in tokenize_stream(texts, tokenize, processes, progress, desc, len(texts)) for tokens in chunk]
 
-    It pays when the texts hold at least ``min_chars`` characters, more than
-    one worker is asked for, and the platform can fork.
+
+def tokenize_stream(texts: Iterable[str], tokenize: Tokenizer, processes: int = 1, progress: bool = True, desc: str = "tokenizing",
+                    total: int | None = None) -> Iterator[list[list[str]]]:
+    """The tokens of ``texts``, in order, in chunks of up to `CHUNK_TEXTS` texts, over ``processes`` forked processes.
+
+    ``texts`` is read lazily: one pool of workers serves the whole stream,
+    with at most ``2 * processes`` chunks in flight, so memory holds a few
+    chunks, never the whole stream. ``total`` (the number of texts, if known)
+    sizes the progress bar.
     """
     global _worker_tokenize
-    workers = usable_cores() if workers is None else workers
-    parallel = workers > 1 and "fork" in multiprocessing.get_all_start_methods() and sum(map(len, texts)) >= min_chars
-    bar = tqdm(total=len(texts), desc=desc + (f" ({workers} processes)" if parallel else ""), unit="text", file=sys.stderr,
+    parallel = processes > 1
+    bar = tqdm(total=total, desc=desc + (f" ({processes} processes)" if parallel else ""), unit="text", file=sys.stderr,
                leave=False, disable=None if progress else True, mininterval=0.5)
+    chunks = _chunks(texts, CHUNK_TEXTS)
     if not parallel:
-        out = []
-        for text in texts:
-            out.append(tokenize(text))
-            bar.update(1)
-        bar.close()
-        return out
+        try:
+            for chunk in chunks:
+                yield [tokenize(text) for text in chunk]
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+        return
     initialize = getattr(tokenize, "initialize", None)
     if initialize is not None:
         initialize()  # load the dictionary once, before forking
-    chunks = [list(texts[i:i + CHUNK_TEXTS]) for i in range(0, len(texts), CHUNK_TEXTS)]
-    out = []
     _worker_tokenize = tokenize
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for chunk, tokens in zip(chunks, pool.imap(_tokenize_chunk, chunks)):
-                out.extend(_split_chunk(tokens))
-                bar.update(len(chunk))
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            pending: deque[tuple[int, AsyncResult]] = deque()
+            for chunk in chunks:
+                pending.append((len(chunk), pool.apply_async(_tokenize_chunk, (chunk,))))
+                if len(pending) >= 2 * processes:
+                    yield _collect(pending, bar)
+            while pending:
+                yield _collect(pending, bar)
     finally:
         _worker_tokenize = None
         bar.close()
-    return out
+
+
+def _collect(pending: deque, bar: tqdm) -> list[list[str]]:
+    """The tokens of the oldest chunk in flight, once its worker is done."""
+    size, result = pending.popleft()
+    tokens = _split_chunk(result.get())
+    bar.update(size)
+    return tokens
+
+
+def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

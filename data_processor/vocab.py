@@ -10,13 +10,21 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from data_processor.atomic import write_json
 from data_processor.errors import DataError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 _FORMAT = "rnn-toolkit-vocab/1"
+
+
+def count_tokens(token_lists: Iterable[Iterable[str]]) -> Counter[str]:
+    """How often each token occurs in ``token_lists``."""
+    counter: Counter[str] = Counter()
+    for tokens in token_lists:
+        counter.update(tokens)
+    return counter
 
 
 class Vocab:
@@ -43,15 +51,23 @@ class Vocab:
         specials: Sequence[str] = (PAD, UNK),
     ) -> "Vocab":
         """Count tokens and keep those seen at least ``min_freq`` times, at most ``max_size`` (specials included)."""
-        counter: Counter[str] = Counter()
-        for tokens in token_lists:
-            counter.update(tokens)
-        for special in specials:
-            counter.pop(special, None)
-        ranked = sorted((t for t, c in counter.items() if c >= min_freq), key=lambda t: (-counter[t], t))
+        return cls.from_counts(count_tokens(token_lists), min_freq=min_freq, max_size=max_size, specials=specials)
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[str, int],
+        min_freq: int = 1,
+        max_size: int | None = None,
+        specials: Sequence[str] = (PAD, UNK),
+    ) -> "Vocab":
+        """The vocabulary `build` makes of token lists in which each token occurs ``counts[token]`` times."""
+        dropped = set(specials)
+        counts = {t: c for t, c in counts.items() if t not in dropped}
+        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         if max_size is not None:
             ranked = ranked[: max(0, max_size - len(specials))]
-        return cls(ranked, specials=specials, counts=dict(counter))
+        return cls(ranked, specials=specials, counts=counts)
 
     def __len__(self) -> int:
         return len(self.itos)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import hashlib
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from gensim.models import FastText, KeyedVectors, Word2Vec
 
 from data_processor.errors import DataError
+from data_processor.token_store import TokenLists, TokenStore
 from data_processor.vectors import cache as embedding_cache
 from data_processor.vectors import lookup as emb_module
 from data_processor.vectors.files import open_vectors, read_rows
@@ -22,8 +24,13 @@ from data_processor.vectors.lookup import (
     embedding_from_file,
     embedding_from_training,
     lookup,
+    sentences_digest,
 )
-from data_processor.vectors.training import corpus_sentences, train_word_vectors
+from data_processor.vectors.training import (
+    Sentences,
+    corpus_sentences,
+    train_word_vectors,
+)
 from data_processor.vocab import Vocab
 
 DIM = 6
@@ -377,3 +384,14 @@ def test_absurd_header_dimension_is_a_data_error(tmp_path, dim):
     path.write_bytes(f"3 {dim}\n".encode() + b"abc \x00\x00\x80\x3f\n")
     with pytest.raises(DataError, match=r"v\.bin:2: after the header 'count dim', neither a text row"):
         open_vectors(path)
+
+
+def test_streamed_sentences_train_and_key_the_cache_as_a_list_of_them_does():
+    store = TokenStore.from_lists([[], *SENTENCES * 20, ["\ud800", "好"], []])
+    sentences = Sentences([TokenLists(store), [[], ["退货", "好"]]])
+    as_list = [*SENTENCES * 20, ["\ud800", "好"], ["退货", "好"]]
+    assert list(sentences) == as_list and list(sentences) == as_list  # empty ones skipped; restartable
+    joined = "\n".join("\t".join(s) for s in as_list).encode("utf-8", "surrogatepass")
+    assert sentences_digest(sentences) == sentences_digest(as_list) == hashlib.sha256(joined).hexdigest()  # the former key
+    streamed = train_word_vectors(sentences, "word2vec", dim=8, epochs=2, seed=5)
+    assert np.array_equal(streamed.vectors, train_word_vectors(as_list, "word2vec", dim=8, epochs=2, seed=5).vectors)

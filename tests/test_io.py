@@ -174,3 +174,50 @@ def test_jsonl_too_deep_or_too_long_a_number_is_a_bad_row(tmp_path):
         dio.read_table(g)
     table = dio.read_table(f, skip_bad_rows=True)
     assert (table.labels, table.skipped) == (["1"], 2)
+
+
+STREAM_CASES = [
+    ("a.csv", "\ufefflabel,review\n1,很好吃\n\n0,\"太慢了,\n不会再点\"\n1,  一般  \n", {}),
+    ("b.csv", "text,label\n好,1\n,0\n差,\n一般,0\n", {"skip_bad_rows": True}),
+    ("c.csv", "text,label\n好,1\n,0\n", {}),  # an error at line 3
+    ("d.tsv", "好吃\tpos\n前半句\t后半句\tneg\n难吃\tneg\n", {}),
+    ("e.tsv", "好吃\tpos\n前半句\t后半句\tneg\n难吃\tneg\n", {"skip_bad_rows": True}),
+    ("f.jsonl", '{"text": "好", "label": 1}\n\n{"review": "差", "label": 0}\n{"text": oops}\n', {"skip_bad_rows": True}),
+    ("g.jsonl", '{"text": "好", "label": 1}\n{"text": oops}\n', {}),
+    ("h.csv", "text,label\n,1\n", {"skip_bad_rows": True}),  # no usable rows
+    ("i.csv", "text\n好\n差\n", {"require_label": False}),
+]
+
+
+@pytest.mark.parametrize("name, content, options", STREAM_CASES, ids=[c[0] for c in STREAM_CASES])
+def test_a_row_stream_gives_the_rows_and_errors_of_read_table_on_every_pass(tmp_path, name, content, options):
+    f = write(tmp_path / name, content)
+    try:
+        table = dio.read_table(f, **options)
+    except DataError as exc:
+        expected = str(exc)
+        rows = dio.RowStream(f, **options)
+        for _ in range(2):
+            with pytest.raises(DataError) as raised:
+                list(rows)
+            assert str(raised.value) == expected
+        return
+    rows = dio.RowStream(f, **options)
+    for _ in range(2):  # each pass reads the file again
+        assert list(rows) == table.examples and rows.skipped == table.skipped
+    assert list(dio.Texts(rows)) == table.texts
+
+
+def test_a_row_stream_reads_lazily(tmp_path):
+    f = write(tmp_path / "a.csv", "text,label\n好,1\n差,0\n" + "坏行\n")  # the last row has no label
+    rows = iter(dio.RowStream(f))
+    assert next(rows) == dio.Example("好", "1", 2) and next(rows).text == "差"  # the bad row is not read yet
+    with pytest.raises(DataError, match=r"a\.csv:4: the row has 1 fields, expected at least 2"):
+        next(rows)
+
+
+def test_a_row_stream_checks_the_file_at_once(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        dio.RowStream(tmp_path / "nope.csv")
+    with pytest.raises(ConfigError, match="cannot tell the format"):
+        dio.RowStream(write(tmp_path / "a.dat", "x"))

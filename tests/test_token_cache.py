@@ -1,13 +1,16 @@
 """The token cache, parallel segmentation and rjieba: same tokens, less work."""
 
+import json
+import os
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 
 from data_processor.datasets import load_classification_dataset
-from data_processor.errors import ConfigError
-from data_processor.parallel_tokenize import tokenize_all
+from data_processor.errors import ConfigError, DataError
+from data_processor.parallel_tokenize import CHUNK_TEXTS, tokenize_all, tokenize_stream
 from data_processor.token_cache import cache_key, cached_tokens
 from data_processor.tokenizers import JiebaTokenizer, get_tokenizer, tokenizer_identity
 from tests.conftest import run_cli
@@ -30,14 +33,52 @@ def reviews():
     return [e.text for e in splits.train[:3000]]
 
 
+def entries(directory):
+    """The cache entries in ``directory`` (directories named by their key; no temporary ones left behind)."""
+    return sorted(p for p in directory.iterdir())
+
+
 def test_second_call_reads_the_cache_without_tokenizing(tmp_path):
     tokenize, logs = CountingTokenizer(), []
     first = cached_tokens(TEXTS, tokenize, "split", frozenset({"了"}), tmp_path, progress=False, log=logs.append)
-    assert first == [["这家店", "很好吃"], ["服务", "太差"], [], ["性价比", "高", "高"]]
-    assert tokenize.calls == len(TEXTS) and len(list(tmp_path.glob("*.npz"))) == 1
+    assert list(first) == [["这家店", "很好吃"], ["服务", "太差"], [], ["性价比", "高", "高"]]
+    assert tokenize.calls == len(TEXTS)
+    (entry,) = entries(tmp_path)
+    assert entry.is_dir() and entry.name == cache_key(TEXTS, "split", frozenset({"了"}))
     second = cached_tokens(TEXTS, tokenize, "split", frozenset({"了"}), tmp_path, progress=False, log=logs.append)
-    assert second == first and tokenize.calls == len(TEXTS)
+    assert list(second) == list(first) and tokenize.calls == len(TEXTS)
     assert "from the cache" in logs[-1]
+    assert isinstance(second.ids, np.memmap) and isinstance(second.offsets, np.memmap)  # read in place, not loaded
+
+
+def test_texts_stream_from_a_restartable_iterable_read_twice_at_most(tmp_path):
+    class Passes:
+        def __init__(self):
+            self.count = 0
+
+        def __iter__(self):
+            self.count += 1
+            return iter(TEXTS)
+
+    texts, tokenize = Passes(), CountingTokenizer()
+    assert list(cached_tokens(texts, tokenize, "split", frozenset(), tmp_path, progress=False, log=lambda _: None))[3] == ["性价比", "高", "高"]
+    assert texts.count == 2  # one pass for the key, one to tokenize
+    cached_tokens(texts, tokenize, "split", frozenset(), tmp_path, progress=False, log=lambda _: None)
+    assert texts.count == 3  # a hit reads them once
+
+
+def test_texts_that_change_between_the_two_readings_are_an_error(tmp_path):
+    class Changing:
+        def __init__(self):
+            self.passes = 0
+
+        def __iter__(self):
+            self.passes += 1
+            return iter(TEXTS if self.passes == 1 else TEXTS[:-1] + ["别的"])
+
+    with pytest.raises(DataError, match="the texts changed between two readings"):
+        cached_tokens(Changing(), CountingTokenizer(), "split", frozenset(), tmp_path, progress=False, log=lambda _: None)
+    assert entries(tmp_path) == []  # nothing half-built is left
 
 
 def test_key_changes_with_texts_tokenizer_and_stopwords():
@@ -60,29 +101,79 @@ def test_tokenizer_identity_follows_options_and_user_dictionary(tmp_path):
     assert tokenizer_identity("jieba", user_dict) != before
 
 
-def test_damaged_or_foreign_entries_are_rebuilt(tmp_path):
+def _truncate(entry):
+    ids = entry / "ids.npy"
+    ids.write_bytes(ids.read_bytes()[:50])
+
+
+def _id_out_of_range(entry):
+    ids = np.load(entry / "ids.npy")
+    ids[0] = 99
+    np.save(entry / "ids.npy", ids)
+
+
+def _offsets_off(entry):
+    offsets = np.load(entry / "offsets.npy")
+    offsets[1] = offsets[2] + 1  # a text that would end before it starts
+    np.save(entry / "offsets.npy", offsets)
+
+
+def _int64_ids(entry):
+    np.save(entry / "ids.npy", np.load(entry / "ids.npy").astype(np.int64))
+
+
+def _no_meta(entry):
+    (entry / "meta.json").unlink()
+
+
+def _entry_is_a_file(entry):
+    import shutil
+
+    shutil.rmtree(entry)
+    entry.write_text("not a directory")
+
+
+@pytest.mark.parametrize("damage, why", [(_truncate, ""), (_id_out_of_range, "a token id is out of range"),
+                                         (_offsets_off, "its counts do not add up"), (_int64_ids, "ids.npy is not a one-dimensional int32"),
+                                         (_no_meta, "meta.json"), (_entry_is_a_file, "")])
+def test_damaged_entries_are_rebuilt_with_a_warning(tmp_path, damage, why):
     tokenize, logs = CountingTokenizer(), []
     cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append)
-    entry = next(tmp_path.glob("*.npz"))
-    entry.write_bytes(entry.read_bytes()[:50])  # truncated
+    (entry,) = entries(tmp_path)
+    damage(entry)
     again = cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append)
-    assert again[0] == ["这家店", "很好吃"] and tokenize.calls == 2 * len(TEXTS)
-    assert any("damaged token cache entry" in m for m in logs)
-    # a well-formed entry of other texts under this name: its key does not match
+    assert list(again) == [t.split() for t in TEXTS] and tokenize.calls == 2 * len(TEXTS)
+    warning = [m for m in logs if m.startswith("warning:")]
+    assert len(warning) == 1 and "damaged token cache entry" in warning[0] and why in warning[0], warning
+    assert entries(tmp_path) == [entry] and entry.is_dir()  # the damaged entry was replaced; no temporary directory is left
+    assert list(cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append)) == list(again)
+    assert tokenize.calls == 2 * len(TEXTS) and "from the cache" in logs[-1]
+
+
+def test_an_entry_of_other_texts_under_the_name_is_rebuilt(tmp_path):
+    tokenize, logs = CountingTokenizer(), []
+    cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append)
+    (entry,) = entries(tmp_path)
     other = tmp_path / "other"
     cached_tokens(["别的 文本"], tokenize, "split", frozenset(), other, progress=False, log=logs.append)
-    next(other.glob("*.npz")).replace(entry)
-    assert cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append) == again
+    import shutil
+
+    shutil.rmtree(entry)
+    next(other.iterdir()).rename(entry)  # a well-formed entry of other texts under this name: its key does not match
+    shutil.rmtree(other)
+    assert list(cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append))[0] == ["这家店", "很好吃"]
     assert "other texts or settings" in [m for m in logs if m.startswith("warning:")][-1]
-    with np.load(entry, allow_pickle=False) as data:  # and the rebuilt entry is right again
-        assert str(data["key"]) == cache_key(TEXTS, "split", frozenset())
+    meta = json.loads((entry / "meta.json").read_text())  # and the rebuilt entry is right again
+    assert meta["key"] == cache_key(TEXTS, "split", frozenset()) and meta["texts"] == len(TEXTS)
 
 
-def test_no_directory_means_no_cache(tmp_path):
+def test_no_directory_means_no_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the store is built: its files are removed once mapped
     tokenize = CountingTokenizer()
-    cached_tokens(TEXTS, tokenize, "split", frozenset(), None, progress=False, log=lambda _: None)
-    cached_tokens(TEXTS, tokenize, "split", frozenset(), None, progress=False, log=lambda _: None)
+    first = cached_tokens(TEXTS, tokenize, "split", frozenset(), None, progress=False, log=lambda _: None)
+    second = cached_tokens(TEXTS, tokenize, "split", frozenset(), None, progress=False, log=lambda _: None)
     assert tokenize.calls == 2 * len(TEXTS)
+    assert list(first) == list(second) == [t.split() for t in TEXTS] and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow
@@ -105,6 +196,28 @@ def test_parallel_keeps_tokens_that_hold_the_separators_and_empty_texts():
     parallel = tokenize_all(texts, tokenize, workers=2, progress=False, min_chars=0)
     assert parallel == serial
     assert parallel[0] == ["a\x1fb", "c"] and parallel[1] == [] and parallel[3] == ["x\x1ey"]
+
+def _with_pid(text: str) -> list[str]:
+    return [text, str(os.getpid())]
+
+
+def test_streamed_segmentation_reads_lazily_with_one_pool_for_every_chunk():
+    read = []
+
+    def texts():
+        for i in range(12 * CHUNK_TEXTS):
+            read.append(i)
+            yield f"t{i}"
+
+    stream = tokenize_stream(texts(), _with_pid, processes=2, progress=False)
+    first = next(stream)
+    assert [t for t, _ in first] == [f"t{i}" for i in range(CHUNK_TEXTS)]
+    assert len(read) <= 5 * CHUNK_TEXTS  # at most 2 x 2 chunks in flight (and the one being read), not the whole stream
+    tokens = first + [t for chunk in stream for t in chunk]
+    assert [t for t, _ in tokens] == [f"t{i}" for i in range(12 * CHUNK_TEXTS)]
+    pids = {pid for _, pid in tokens}
+    assert len(pids) <= 2 and str(os.getpid()) not in pids  # the same two workers served all 12 chunks
+
 
 @pytest.mark.slow
 def test_rjieba_is_jieba_without_hmm_on_real_reviews(reviews):
@@ -130,17 +243,17 @@ def test_second_cli_run_uses_the_cache(sample, tmp_path):
     assert "tokens: train: tokenized" in first.stderr and "from the cache" not in first.stderr
     second = run_cli(*args)
     assert second.returncode == 0, second.stderr
-    assert "tokens: train: 1440 texts from the cache" in second.stderr and "tokenized" not in second.stderr
+    assert "tokens: train: 1600 texts from the cache" in second.stderr  # the whole file: the dev split is rows of it
+    assert "tokens: train: tokenized" not in second.stderr
     assert first.stdout.splitlines()[0] == second.stdout.splitlines()[0]  # the same dev accuracy
 
 
 def test_a_pickled_entry_is_not_loaded_and_numpy_advice_is_not_repeated(tmp_path):
     tokenize, logs = CountingTokenizer(), []
     cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append)
-    entry = next(tmp_path.glob("*.npz"))
-    with open(entry, "wb") as fh:
-        np.savez(fh, key=np.array([{"a": 1}], dtype=object))
-    assert cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append)[0] == ["这家店", "很好吃"]
+    (entry,) = entries(tmp_path)
+    np.save(entry / "ids.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert list(cached_tokens(TEXTS, tokenize, "split", frozenset(), tmp_path, progress=False, log=logs.append))[0] == ["这家店", "很好吃"]
     warning = [m for m in logs if m.startswith("warning:")][-1]
     assert "it holds pickled objects" in warning and "allow_pickle" not in warning
 
@@ -162,5 +275,14 @@ def test_a_cache_that_cannot_be_written_is_a_warning_not_a_crash(tmp_path, block
         tokens = cached_tokens(TEXTS, tokenize, "split", frozenset(), where, progress=False, log=logs.append)
     finally:
         tmp_path.chmod(0o700)
-    assert tokens[1] == ["服务", "太差", "了"]
+    assert tokens[1] == ["服务", "太差", "了"] and list(tokens)[3] == ["性价比", "高", "高"]
     assert "warning: could not write the token cache" in logs[-1] and "the next run segments again" in logs[-1]
+
+
+def test_an_entry_gets_the_usual_permissions(tmp_path):
+    cached_tokens(TEXTS, CountingTokenizer(), "split", frozenset(), tmp_path, progress=False, log=lambda _: None)
+    (entry,) = entries(tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert entry.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's private 0700
+    assert all(f.stat().st_mode & 0o777 == 0o666 & ~umask for f in entry.iterdir())

@@ -1,8 +1,12 @@
 import json
+import random
 
+import numpy as np
 import pytest
 
+from data_processor.char_backoff import backoff_vocab_from_counts, build_backoff_vocab
 from data_processor.errors import DataError
+from data_processor.token_store import TokenStore
 from data_processor.vocab import BOS, EOS, PAD, UNK, Vocab
 
 
@@ -55,3 +59,16 @@ def test_load_rejects_json_that_is_not_an_object(tmp_path, content):
     (tmp_path / "v.json").write_text(content, encoding="utf-8")
     with pytest.raises(DataError, match=r"v\.json: not a vocabulary file \((the JSON is not an object|JSON nested too deeply)"):
         Vocab.load(tmp_path / "v.json")
+
+
+@pytest.mark.parametrize("min_freq, max_size", [(1, None), (2, None), (3, 5), (1, 2)])
+def test_a_vocabulary_from_a_stores_counts_equals_one_built_from_the_lists(min_freq, max_size):
+    rng = random.Random(min_freq)
+    words = ["性价比", "好", "吃", "不错", "很好吃", "a b", "  ", "x", "y", PAD, UNK, "<bos>"]
+    lists = [[rng.choice(words) for _ in range(rng.randint(0, 9))] for _ in range(200)]
+    rows = np.array(sorted(rng.sample(range(200), 150)))
+    counts = TokenStore.from_lists(lists).token_counts(rows)
+    chosen = [lists[i] for i in rows]
+    for built, counted in ((Vocab.build(chosen, min_freq, max_size), Vocab.from_counts(counts, min_freq, max_size)),
+                           (build_backoff_vocab(chosen, min_freq, max_size), backoff_vocab_from_counts(counts, min_freq, max_size))):
+        assert built.itos == counted.itos and built.counts == counted.counts and built.to_dict() == counted.to_dict()

@@ -19,7 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -150,17 +150,25 @@ def _through_cache(path: Path, expected: dict[str, Any], build: Callable[[], tup
     return matrix, status, meta, False
 
 
-def embedding_from_training(train: Callable[[], Any], recipe: dict[str, Any], sentences: Sequence[Sequence[str]], vocab: Vocab, seed: int,
+def sentences_digest(sentences: Iterable[Sequence[str]]) -> str:
+    """The hex SHA-256 of the sentences' tokens, tab-separated, one sentence per line (read once, as they come)."""
+    digest = hashlib.sha256()
+    for i, sentence in enumerate(sentences):
+        digest.update(("\n" if i else "").encode() + "\t".join(sentence).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def embedding_from_training(train: Callable[[], Any], recipe: dict[str, Any], sentences: Iterable[Sequence[str]], vocab: Vocab, seed: int,
                             source: str, cache_dir: str | None = None, log: Log = log_stderr) -> Embedding:
     """The lookup matrix for ``vocab`` from vectors that ``train()`` returns (gensim KeyedVectors), through the cache.
 
     The cache entry is keyed by ``recipe`` (method, dimension, window, epochs,
-    seed...), the training ``sentences`` and the vocabulary, so a second run
-    with the same data and settings does not train again.
+    seed...), the training ``sentences`` (read once more for that: a restartable
+    iterable) and the vocabulary, so a second run with the same data and
+    settings does not train again.
     """
     digest = embedding_cache.tokens_digest(vocab.itos)
-    sentences_digest = hashlib.sha256("\n".join("\t".join(s) for s in sentences).encode("utf-8", "surrogatepass")).hexdigest()
-    expected = {**recipe, "sentences": sentences_digest, "vocab": digest, "vocab_size": len(vocab)}
+    expected = {**recipe, "sentences": sentences_digest(sentences), "vocab": digest, "vocab_size": len(vocab)}
     key = hashlib.sha256(json.dumps(expected, sort_keys=True).encode("utf-8")).hexdigest()[:20]
     path = embedding_cache.cache_dir(cache_dir) / f"trained-{recipe.get('method', 'vectors')}-{key}.npz"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from data_processor.atomic import atomic_path
 from data_processor.corpora import (
@@ -70,9 +70,21 @@ def nonempty_sentences(name_or_path: str, token_lists: Sequence[list[str]]) -> l
     return sentences
 
 
-def train_word_vectors(sentences: Sequence[list[str]], method: str, dim: int = DEFAULT_DIM, window: int = DEFAULT_WINDOW,
+class Sentences:
+    """The non-empty token lists of several restartable iterables, one after another: a restartable iterable, as
+    gensim wants (it reads the sentences once to count the words, then once per epoch), that holds none of them."""
+
+    def __init__(self, parts: Sequence[Iterable[list[str]]]) -> None:
+        self.parts = parts
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return (sentence for part in self.parts for sentence in part if sentence)
+
+
+def train_word_vectors(sentences: Iterable[list[str]], method: str, dim: int = DEFAULT_DIM, window: int = DEFAULT_WINDOW,
                        epochs: int = DEFAULT_EPOCHS, min_count: int = DEFAULT_MIN_COUNT, seed: int = 42):
-    """Train gensim word2vec or FastText vectors on token lists; returns the KeyedVectors."""
+    """Train gensim word2vec or FastText vectors on token lists (a list, or a restartable iterable such as
+    `Sentences`); returns the KeyedVectors."""
     from gensim.models import FastText, Word2Vec
 
     if method not in METHODS:
@@ -82,7 +94,7 @@ def train_word_vectors(sentences: Sequence[list[str]], method: str, dim: int = D
             raise ConfigError(f"word vectors: {name} must be >= 1, got {value}")
     if not any(sentences):
         raise DataError("no tokens to train word vectors on")
-    common = dict(sentences=list(sentences), vector_size=dim, window=window, epochs=epochs, min_count=min_count,
+    common = dict(sentences=sentences, vector_size=dim, window=window, epochs=epochs, min_count=min_count,
                   seed=seed, workers=1, sg=1)
     with _quiet_gensim():
         try:

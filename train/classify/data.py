@@ -1,21 +1,38 @@
-"""The labelled splits a classification run uses, and label ids: shared by the RNN and the TF-IDF models."""
+"""The labelled splits a classification run uses, and label ids: shared by the RNN and the TF-IDF models.
+
+`load_splits` gives the splits as lists of `Example`s (the TF-IDF model reads
+its texts whole). `read_splits` gives the same splits compactly, for the RNN's
+streaming pipeline: a file is read row by row, keeping each row's label and
+line in arrays, never its text; a dev split held out of --train is a set of
+row indices into it (the same rows as `load_splits` draws).
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from array import array
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
 
 from data_processor.datasets import LabelledSplits, load_classification_dataset
 from data_processor.errors import DataError, where
-from data_processor.io import Example, Table, read_table
+from data_processor.io import Example, RowStream, Table, Texts, read_table
 from data_processor.messages import Log, log_stderr
-from data_processor.splits import stratified_split
+from data_processor.splits import stratified_indices, stratified_split
+from data_processor.token_cache import TextScan
 from data_processor.vocab import Vocab
 from train.classify.settings import ClassifierConfig
 
 
 def build_label_vocab(examples: Sequence[Example], source: str) -> Vocab:
-    """The label vocabulary of the training examples (sorted names); a `DataError` if there are fewer than two labels."""
-    labels = Vocab(sorted({e.label for e in examples}), specials=())
+    """The label vocabulary of the training examples (see `label_vocab`)."""
+    return label_vocab({e.label for e in examples}, source)
+
+
+def label_vocab(names: Iterable[str], source: str) -> Vocab:
+    """The label vocabulary of the training labels ``names`` (sorted); a `DataError` if there are fewer than two."""
+    labels = Vocab(sorted(set(names)), specials=())
     if len(labels) < 2:
         raise DataError(f"{source}: the training data has only one label ({labels.itos[0]!r}); a classifier needs at least two")
     return labels
@@ -26,26 +43,40 @@ def encode_labels(labels: Vocab, examples: Sequence[Example], source: str) -> li
     ids = []
     for e in examples:
         if e.label not in labels:
-            raise DataError(f"{where(source, e.line)}: label {e.label!r} does not occur in the training data (its labels: {', '.join(labels.itos)})")
+            raise unknown_label(labels, source, e.line, e.label)
         ids.append(labels.index(e.label))
     return ids
 
 
+def unknown_label(labels: Vocab, source: str, line: int, label: str | None) -> DataError:
+    """The error for a row (of ``source``, at ``line``) whose ``label`` training never saw."""
+    return DataError(f"{where(source, line)}: label {label!r} does not occur in the training data (its labels: {', '.join(labels.itos)})")
+
+
+def split_names(config: ClassifierConfig) -> dict[str, str]:
+    """A name per split, for messages: the dataset's split, or the file (``FILE (dev split)`` for a held-out dev split)."""
+    if config.train is None:
+        return {s: f"{config.dataset} {s}" for s in ("train", "dev", "test")}
+    return {"train": config.train, "dev": config.dev or f"{config.train} (dev split)", "test": config.test or ""}
+
+
+def _report_skipped(path: object, skipped: int, log: Log) -> None:
+    if skipped:
+        log(f"{path}: skipped {skipped} bad rows (--skip-bad-rows)")
+
+
 def load_splits(config: ClassifierConfig, log: Log = log_stderr) -> tuple[LabelledSplits, dict[str, str]]:
     """The train/dev/test examples the config asks for, and a name per split for messages."""
+    names = split_names(config)
     if config.train is None:
-        splits = load_classification_dataset(config.dataset)
-        names = {s: f"{config.dataset} {s}" for s in ("train", "dev", "test")}
-        return splits, names
+        return load_classification_dataset(config.dataset), names
 
     def read(path: str) -> Table:
         table = read_table(path, config.text_col, config.label_col, config.format, config.encoding, config.skip_bad_rows)
-        if table.skipped:
-            log(f"{path}: skipped {table.skipped} bad rows (--skip-bad-rows)")
+        _report_skipped(path, table.skipped, log)
         return table
 
     train = read(config.train).examples
-    names = {"train": config.train, "dev": config.dev or f"{config.train} (dev split)", "test": config.test or ""}
     if config.dev:
         dev = read(config.dev).examples
     else:
@@ -54,3 +85,93 @@ def load_splits(config: ClassifierConfig, log: Log = log_stderr) -> tuple[Labell
             raise DataError(f"{config.train}: too few rows for a dev split of {config.dev_ratio}; pass --dev FILE")
     test = read(config.test).examples if config.test else []
     return LabelledSplits(train, dev, test, source=config.train), names
+
+
+@dataclass
+class LabelledTexts:
+    """The labelled rows of one file (or one in-memory list): ``texts``, a restartable iterable that reads them again;
+    ``scan``, what a first pass over the texts learnt (for the token cache); and each row's label (``codes``, int32
+    indices into the sorted ``label_names``) and 1-based source ``lines`` (int64)."""
+
+    texts: Iterable[str]
+    scan: TextScan
+    label_names: list[str]
+    codes: np.ndarray
+    lines: np.ndarray
+
+    @classmethod
+    def read(cls, rows: Iterable[Example]) -> "LabelledTexts":
+        """One pass over ``rows`` (a `RowStream`, or a list of `Example`s)."""
+        scan, code, codes, lines = TextScan(), {}, array("i"), array("q")
+        for example in rows:
+            scan.add(example.text)
+            codes.append(code.setdefault(example.label, len(code)))
+            lines.append(example.line)
+        names = sorted(code)
+        renumber = np.zeros(len(names), dtype=np.int32)
+        renumber[[code[name] for name in names]] = np.arange(len(names), dtype=np.int32)
+        return cls(Texts(rows), scan, names, renumber[np.frombuffer(codes, dtype=np.int32)], np.frombuffer(lines, dtype=np.int64))
+
+
+@dataclass
+class Split:
+    """Rows ``rows`` (sorted indices; None: all) of ``data``, and the split's ``name`` for messages."""
+
+    data: LabelledTexts
+    rows: np.ndarray | None
+    name: str
+
+    def __len__(self) -> int:
+        return len(self.data.codes) if self.rows is None else len(self.rows)
+
+    def _codes(self) -> np.ndarray:
+        return self.data.codes if self.rows is None else self.data.codes[self.rows]
+
+    def label_vocab(self) -> Vocab:
+        """The label vocabulary of this (training) split (see `label_vocab`)."""
+        return label_vocab((self.data.label_names[c] for c in np.unique(self._codes()).tolist()), self.name)
+
+    def label_ids(self, labels: Vocab) -> np.ndarray:
+        """Each row's id in ``labels`` (int64); a label that ``labels`` lacks is a `DataError` naming the first such row's line."""
+        ids = np.array([labels.stoi.get(name, -1) for name in self.data.label_names], dtype=np.int64)[self._codes()]
+        unknown = np.flatnonzero(ids < 0)
+        if len(unknown):
+            row = int(unknown[0]) if self.rows is None else int(self.rows[unknown[0]])
+            raise unknown_label(labels, self.name, int(self.data.lines[row]), self.data.label_names[self.data.codes[row]])
+        return ids
+
+
+@dataclass
+class CompactSplits:
+    """The splits of a run as `Split`s (no test split: None), and a line saying where they came from."""
+
+    train: Split
+    dev: Split
+    test: Split | None
+    source: str
+
+
+def read_splits(config: ClassifierConfig, log: Log = log_stderr) -> CompactSplits:
+    """The splits `load_splits` gives, read compactly: files row by row, a held-out dev split as row indices."""
+    names = split_names(config)
+    if config.train is None:
+        dataset = load_classification_dataset(config.dataset)
+        split = {s: Split(LabelledTexts.read(getattr(dataset, s)), None, names[s]) for s in ("train", "dev", "test") if getattr(dataset, s)}
+        return CompactSplits(split["train"], split["dev"], split.get("test"), dataset.source)
+
+    def read(path: str) -> LabelledTexts:
+        rows = RowStream(path, config.text_col, config.label_col, config.format, config.encoding, config.skip_bad_rows)
+        data = LabelledTexts.read(rows)
+        _report_skipped(path, rows.skipped, log)
+        return data
+
+    train_data = read(config.train)
+    if config.dev:
+        train, dev = Split(train_data, None, names["train"]), Split(read(config.dev), None, names["dev"])
+    else:
+        train_rows, dev_rows = stratified_indices(train_data.codes, (1 - config.dev_ratio, config.dev_ratio), config.seed)
+        if not len(dev_rows):
+            raise DataError(f"{config.train}: too few rows for a dev split of {config.dev_ratio}; pass --dev FILE")
+        train, dev = Split(train_data, train_rows, names["train"]), Split(train_data, dev_rows, names["dev"])
+    test = Split(read(config.test), None, names["test"]) if config.test else None
+    return CompactSplits(train, dev, test, config.train)

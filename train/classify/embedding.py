@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 from data_processor.errors import ConfigError, DataError
 from data_processor.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords
+from data_processor.token_store import TokenLists
 from data_processor.vectors.files import VectorFile, open_vectors
 from data_processor.vectors.lookup import (
     Embedding,
@@ -16,8 +17,8 @@ from data_processor.vectors.lookup import (
     embedding_from_training,
 )
 from data_processor.vectors.training import (
+    Sentences,
     corpus_texts,
-    nonempty_sentences,
     train_word_vectors,
 )
 from data_processor.vocab import Vocab
@@ -49,34 +50,46 @@ def resolve_embedding(config: ClassifierConfig, unpickle: bool = True) -> tuple[
     return dataclasses.replace(config, embed_dim=vectors.dim), vectors
 
 
-def build_embedding(config: ClassifierConfig, vectors: VectorFile | None, vocab: Vocab, train_tokens: Sequence[list[str]],
-                    tokenize_texts: Callable[[Sequence[str], str], list[list[str]]], log: Log = log_stderr) -> Embedding | None:
+def build_embedding(config: ClassifierConfig, vectors: VectorFile | None, vocab: Vocab, train_tokens: TokenLists,
+                    tokenize_texts: Callable[[Sequence[str], str], TokenLists], log: Log = log_stderr) -> Embedding | None:
     """The embedding matrix --embedding asks for: None for random; vectors trained with gensim; or rows of a vectors file.
 
     word2vec and fasttext train on ``train_tokens`` (the training texts as the
     classifier sees them) plus --vectors-corpus, tokenized by ``tokenize_texts(texts, name)``
-    (as the classifier tokenizes, through the token cache).
+    (as the classifier tokenizes, through the token cache); gensim reads them
+    from the token stores on every pass, so they are never all in memory as lists.
     """
     if vectors is not None:
         return embedding_from_file(vectors, vocab, config.seed, config.embedding_cache, log)
     if config.embedding == "random":
         return None
-    sentences = [t for t in train_tokens if t]
-    names = ["training texts"]
+    parts, names = [train_tokens], ["training texts"]
+    lines, tokens = _nonempty(train_tokens)
     for corpus in config.corpora():
-        extra = nonempty_sentences(corpus, tokenize_texts(corpus_texts(corpus), corpus))
-        log(f"embedding: corpus {corpus}: {len(extra)} lines, {sum(map(len, extra))} tokens")
-        sentences += extra
+        extra = tokenize_texts(corpus_texts(corpus), corpus)
+        extra_lines, extra_tokens = _nonempty(extra)
+        if not extra_lines:
+            raise DataError(f"{corpus}: no tokens to train word vectors on")
+        log(f"embedding: corpus {corpus}: {extra_lines} lines, {extra_tokens} tokens")
+        parts.append(extra)
         names.append(corpus)
+        lines, tokens = lines + extra_lines, tokens + extra_tokens
+    sentences = Sentences(parts)
     dim = config.embed_dim
     recipe = {"method": config.embedding, "dim": dim, "window": config.embedding_window, "epochs": config.embedding_epochs,
               "min_count": config.embedding_min_count, "seed": config.seed}
 
     def train() -> Any:
         log(f"embedding: training {config.embedding} ({dim}-d, window {config.embedding_window}, {config.embedding_epochs} epochs, "
-            f"min count {config.embedding_min_count}) on {len(sentences)} texts, {sum(map(len, sentences))} tokens")
+            f"min count {config.embedding_min_count}) on {lines} texts, {tokens} tokens")
         return train_word_vectors(sentences, config.embedding, dim, config.embedding_window, config.embedding_epochs,
                                   config.embedding_min_count, config.seed)
 
     return embedding_from_training(train, recipe, sentences, vocab, config.seed, f"{config.embedding} trained on {' + '.join(names)}",
                                    config.embedding_cache, log)
+
+
+def _nonempty(token_lists: TokenLists) -> tuple[int, int]:
+    """How many of the token lists are not empty, and how many tokens they hold."""
+    sizes = token_lists.sizes()
+    return int((sizes > 0).sum()), int(sizes.sum())

@@ -1,19 +1,28 @@
-"""Text to batches for the RNN classifier: tokenize (cached), build the vocabularies, encode, batch every split."""
+"""Text to batches for the RNN classifier: tokenize (cached), build the vocabularies, encode, batch every split.
+
+Memory stays bounded for large corpora: files are read row by row, tokenized
+chunk by chunk into a token store (memory-mapped from the token cache), the
+vocabulary is counted from the store, and batches are cut from it lazily; no
+stage holds a Python list per text.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
-from data_processor.batching import BucketBatcher
-from data_processor.char_backoff import build_backoff_vocab, spell_out
+import numpy as np
+
+from data_processor.batching import BucketBatcher, EncodedRows, Expansion
+from data_processor.char_backoff import backoff_vocab_from_counts, spell_out
 from data_processor.io import Example
 from data_processor.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords, remove_stopwords
-from data_processor.token_cache import cache_dir, cached_tokens
+from data_processor.token_cache import TextScan, cache_dir, cached_tokens
+from data_processor.token_store import TokenLists, TokenStore
 from data_processor.tokenizers import Tokenizer, get_tokenizer, tokenizer_identity
 from data_processor.vocab import Vocab
-from train.classify.data import build_label_vocab, encode_labels, load_splits
+from train.classify.data import LabelledTexts, Split, encode_labels, read_splits
 from train.classify.settings import ClassifierConfig, eval_batch_size
 
 # Texts to label are cut to max_len * CHARS_PER_TOKEN characters before segmentation: far more than max_len tokens
@@ -40,66 +49,90 @@ class TextPipeline:
         """``tokens`` with the words the vocabulary lacks spelt out as characters, when back-off is ``char``."""
         return spell_out(tokens, self.vocab) if self.backoff == "char" else list(tokens)
 
+    def backoff_table(self, table: Sequence[str]) -> list[list[str]]:
+        """What each token of a store's ``table`` becomes with back-off (itself, its characters, or nothing)."""
+        return [self.with_backoff((token,)) for token in table]
+
+    def token_lists(self, store: TokenStore, rows: np.ndarray | None = None) -> TokenLists:
+        """The token lists the model sees for texts ``rows`` of ``store`` (default: all), back-off applied: read lazily."""
+        return TokenLists(store, rows, self.backoff_table(store.table))
+
     def encode_labels(self, examples: Sequence[Example], source: str) -> list[int]:
         """Label ids; a label that training never saw is a `DataError` naming its line."""
         return encode_labels(self.labels, examples, source)
 
-    def batches(self, texts: Sequence[str], batch_size: int, labels: Sequence[int] | None = None, shuffle: bool = False, seed: int = 0,
-                tokens: Sequence[list[str]] | None = None) -> BucketBatcher:
-        """Length-bucketed batches of ``texts`` (with label ids, if given); ``tokens``, if given, are the texts already
-        tokenized with stopwords removed (back-off is applied here)."""
-        if tokens is None:
-            budget = self.max_len * CHARS_PER_TOKEN
-            tokens = [remove_stopwords(self.tokenize(t[:budget]), self.stopwords) for t in texts]
-        ids = [self.vocab.encode(self.with_backoff(t)) for t in tokens]
-        return BucketBatcher(ids, labels, batch_size, pad_id=self.vocab.pad_id, unk_id=self.vocab.unk_id, max_len=self.max_len,
-                             shuffle=shuffle, seed=seed)
+    def batches(self, texts: Sequence[str], batch_size: int, labels: Sequence[int] | None = None, shuffle: bool = False,
+                seed: int = 0) -> BucketBatcher:
+        """Length-bucketed batches of ``texts`` (with label ids, if given)."""
+        budget = self.max_len * CHARS_PER_TOKEN
+        store = TokenStore.from_lists(remove_stopwords(self.tokenize(t[:budget]), self.stopwords) for t in texts)
+        return self.store_batches(store, None, batch_size, labels, shuffle, seed)
 
-    def labelled_batches(self, examples: Sequence[Example], source: str, batch_size: int, tokens: Sequence[list[str]] | None = None,
-                         shuffle: bool = False, seed: int = 0) -> BucketBatcher:
+    def store_batches(self, store: TokenStore, rows: np.ndarray | None, batch_size: int, labels: Sequence[int] | np.ndarray | None = None,
+                      shuffle: bool = False, seed: int = 0) -> BucketBatcher:
+        """Length-bucketed batches of texts ``rows`` of ``store`` (default: all; tokenized with stopwords removed; back-off
+        is applied here), with label ids if given: cut from the store when drawn."""
+        expansion = Expansion.of([self.vocab.encode(tokens) for tokens in self.backoff_table(store.table)])
+        return BucketBatcher(EncodedRows(store.ids, store.offsets, rows, expansion), labels, batch_size, pad_id=self.vocab.pad_id,
+                             unk_id=self.vocab.unk_id, max_len=self.max_len, shuffle=shuffle, seed=seed)
+
+    def labelled_batches(self, examples: Sequence[Example], source: str, batch_size: int, shuffle: bool = False,
+                         seed: int = 0) -> BucketBatcher:
         """Batches of labelled ``examples``; a label that training never saw is a `DataError` naming its line."""
-        return self.batches([e.text for e in examples], batch_size, self.encode_labels(examples, source), shuffle, seed, tokens)
+        return self.batches([e.text for e in examples], batch_size, self.encode_labels(examples, source), shuffle, seed)
 
 
 @dataclass
 class PreparedData:
-    """What training needs from the data: the text pipeline, the training tokens, batches per split, and
-    ``tokenize_texts(texts, name)``: more texts tokenized as the training texts were (cached, back-off applied)."""
+    """What training needs from the data: the text pipeline, the training texts' token lists as the model sees them
+    (back-off applied; a restartable iterable read from the token store), batches per split, and
+    ``tokenize_texts(texts, name)``: more texts tokenized as the training texts were (cached, back-off applied, read lazily)."""
 
     pipeline: TextPipeline
-    train_tokens: list[list[str]]
+    train_tokens: TokenLists
     train: BucketBatcher
     dev: BucketBatcher
     test: BucketBatcher | None
-    tokenize_texts: Callable[[Sequence[str], str], list[list[str]]]
+    tokenize_texts: Callable[[Sequence[str], str], TokenLists]
 
 
 def prepare_data(config: ClassifierConfig, log: Log = log_stderr) -> PreparedData:
-    """Read the splits, tokenize them, build the vocabularies and batch every split (training batches shuffled)."""
+    """Read the splits, tokenize them, build the vocabularies and batch every split (training batches shuffled).
+
+    Each file is tokenized once, into one token store (a dev split held out
+    of the training file is a set of its rows).
+    """
     stopwords = load_stopwords(config.stopwords)
-    splits, names = load_splits(config, log)
-    log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test)} test")
+    splits = read_splits(config, log)
+    log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test) if splits.test else 0} test")
 
     tokenize = get_tokenizer(config.tokenizer, user_dict=config.user_dict, hmm=config.hmm)
     identity, directory = tokenizer_identity(config.tokenizer, config.user_dict, config.hmm), cache_dir(config.token_cache)
 
-    def tokenize_texts(texts: Sequence[str], name: str) -> list[list[str]]:
-        return cached_tokens(texts, tokenize, identity, stopwords, directory, config.workers, config.progress, name, log)
+    def tokenize_texts(texts: Iterable[str], name: str, scan: TextScan | None = None) -> TokenStore:
+        return cached_tokens(texts, tokenize, identity, stopwords, directory, config.workers, config.progress, name, log, scan)
 
-    def tokens(examples: Sequence[Example], name: str) -> list[list[str]]:
-        return tokenize_texts([e.text for e in examples], name)
+    stores: dict[int, TokenStore] = {}
 
-    train_tokens = tokens(splits.train, "train")
-    build_vocab = build_backoff_vocab if config.backoff == "char" else Vocab.build
-    vocab = build_vocab(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab)
-    labels = build_label_vocab(splits.train, names["train"])
+    def store(data: LabelledTexts, name: str) -> TokenStore:
+        if id(data) not in stores:
+            stores[id(data)] = tokenize_texts(data.texts, name, data.scan)
+        return stores[id(data)]
+
+    train_store = store(splits.train.data, "train")
+    counts = train_store.token_counts(splits.train.rows)
+    build_vocab = backoff_vocab_from_counts if config.backoff == "char" else Vocab.from_counts
+    vocab = build_vocab(counts, min_freq=config.min_freq, max_size=config.max_vocab)
+    labels = splits.train.label_vocab()
     pipeline = TextPipeline(tokenize, stopwords, vocab, labels, config.max_len, config.backoff)
-    train_tokens = [pipeline.with_backoff(t) for t in train_tokens]  # back-off is idempotent: batching applies it again at no change
     log(f"vocabulary: {len(vocab)} tokens (min_freq {config.min_freq}, back-off {config.backoff}); labels: {', '.join(labels.itos)}")
 
-    train_batches = pipeline.labelled_batches(splits.train, names["train"], config.batch_size, train_tokens, shuffle=True, seed=config.seed)
+    def batches(split: Split, name: str, batch_size: int, shuffle: bool = False) -> BucketBatcher:
+        return pipeline.store_batches(store(split.data, name), split.rows, batch_size, split.label_ids(labels), shuffle, config.seed)
+
+    train_batches = batches(splits.train, "train", config.batch_size, shuffle=True)
     eval_batch = eval_batch_size(config)
-    dev_batches = pipeline.labelled_batches(splits.dev, names["dev"], eval_batch, tokens(splits.dev, "dev"))
-    test_batches = pipeline.labelled_batches(splits.test, names["test"], eval_batch, tokens(splits.test, "test")) if splits.test else None
-    return PreparedData(pipeline, train_tokens, train_batches, dev_batches, test_batches,
-                        lambda texts, name: [pipeline.with_backoff(t) for t in tokenize_texts(texts, name)])
+    dev_batches = batches(splits.dev, "dev", eval_batch)
+    test_batches = batches(splits.test, "test", eval_batch) if splits.test is not None else None
+    return PreparedData(pipeline, pipeline.token_lists(train_store, splits.train.rows), train_batches, dev_batches, test_batches,
+                        lambda texts, name: pipeline.token_lists(tokenize_texts(texts, name)))
