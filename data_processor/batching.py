@@ -10,6 +10,7 @@ grouped into batches of similar length, so little padding is computed.
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -17,6 +18,8 @@ import numpy as np
 import torch
 
 from data_processor.token_store import concat_ranges, read_blocks
+
+RELEASE_EVERY = 16  # batches between handing back the pages of a memory-mapped corpus (shuffled rows touch most pages)
 
 
 @dataclass
@@ -103,6 +106,15 @@ class EncodedRows:
         if not lengths:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
         return np.concatenate(lengths), np.concatenate(reads)
+
+    def release_pages(self) -> None:
+        """Hand back the pages of memory-mapped ids and offsets read so far (they stay in the system's file cache): else
+        an epoch over a memory-mapped corpus would keep the whole file resident in this process."""
+        for array in (self.ids, self.offsets):
+            while array is not None and getattr(array, "_mmap", None) is None:
+                array = getattr(array, "base", None)
+            if array is not None and hasattr(mmap, "MADV_DONTNEED"):
+                array._mmap.madvise(mmap.MADV_DONTNEED)
 
     def gather(self, index: np.ndarray, reads: np.ndarray, width: int, max_len: int | None, pad_id: int, unk_id: int) -> torch.Tensor:
         """Rows ``index`` (reading ``reads`` tokens of each, see `spans`) as an int64 tensor ``[len(index), width]``: their
@@ -207,7 +219,9 @@ class BucketBatcher:
         return [batches[i] for i in shuffled]
 
     def __iter__(self) -> Iterator[Batch]:
-        for whole in self._batch_indices():
+        for number, whole in enumerate(self._batch_indices(), start=1):
+            if number % RELEASE_EVERY == 0:
+                self.rows.release_pages()
             idx = whole if self.world == 1 else torch.tensor_split(whole[torch.sort(self.lengths[whole], stable=True).indices],
                                                                     self.world)[self.rank]
             lengths = self.lengths[idx]

@@ -130,6 +130,16 @@ def test_the_cluster_comes_from_torchruns_environment():
     assert (cluster.rank, cluster.world, cluster.local_rank, cluster.is_main, cluster.distributed) == (3, 4, 1, False, True)
 
 
+def test_auto_means_the_cpu_when_there_are_fewer_gpus_than_processes(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    four = Cluster(rank=1, world=4, local_rank=1, local_world=4)
+    assert four.resolve_device("auto") == torch.device("cpu")
+    assert Cluster().resolve_device("auto") == torch.device("cuda"), "one process uses the GPU"
+    with pytest.raises(ConfigError, match="local rank 1 has no GPU of its own"):
+        four.device("cuda")
+
+
 def test_inconsistent_torchrun_variables_are_one_line_errors():
     with pytest.raises(ConfigError, match="inconsistent torchrun variables"):
         Cluster.from_environment({"RANK": "2", "WORLD_SIZE": "2", "LOCAL_RANK": "0"})

@@ -34,7 +34,7 @@ from train.common.resume import (
     save_checkpoint,
 )
 from train.common.rundir import RunDir
-from train.common.runtime import set_seed, set_threads
+from train.common.runtime import release_free_memory, set_seed, set_threads
 
 
 def build_model(config: ClassifierConfig, vocab: Vocab, num_classes: int, embedding_weights: np.ndarray | None = None) -> RNNClassifier:
@@ -84,6 +84,7 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     with cluster.main_first():  # rank 0 tokenizes into the token cache; the others find it there
         data = prepare_data(dataclasses.replace(config, batch_size=config.batch_size * cluster.world), log)
     log(f"data: ready in {time.perf_counter() - started:.1f}s (read, tokenized, encoded and batched)")
+    release_free_memory()
     vocab, labels, stopwords = data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
     cluster.check_same("vocabulary", "\n".join(vocab.itos) + "\0" + "\n".join(labels.itos))
     for batches in (data.train, data.dev, data.test):

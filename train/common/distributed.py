@@ -73,9 +73,16 @@ class Cluster:
         """Whether there is more than one process."""
         return self.world > 1
 
+    def resolve_device(self, name: str) -> torch.device:
+        """``--device name`` for these processes: as `resolve_device`, except that ``auto`` means the CPU when this
+        machine has fewer GPUs than processes (one GPU per process, or none)."""
+        if name == "auto" and self.distributed and torch.cuda.is_available() and torch.cuda.device_count() < self.local_world:
+            return torch.device("cpu")
+        return resolve_device(name)
+
     def device(self, name: str) -> torch.device:
         """The device ``--device name`` means for this process: with CUDA, the GPU of its local rank."""
-        device = resolve_device(name)
+        device = self.resolve_device(name)
         if device.type == "cuda" and self.distributed:
             if self.local_rank >= torch.cuda.device_count():
                 raise ConfigError(f"local rank {self.local_rank} has no GPU of its own (this machine has {torch.cuda.device_count()}); "
@@ -178,7 +185,7 @@ def process_group(cluster: Cluster, device_name: str) -> Iterator[Cluster]:
     if not cluster.distributed:
         yield cluster
         return
-    backend = "nccl" if resolve_device(device_name).type == "cuda" else "gloo"
+    backend = "nccl" if cluster.resolve_device(device_name).type == "cuda" else "gloo"
     torch.distributed.init_process_group(backend, rank=cluster.rank, world_size=cluster.world, timeout=TIMEOUT)
     try:
         yield cluster

@@ -38,3 +38,19 @@ def set_threads(threads: int | None) -> int:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
     return threads
+
+
+def release_free_memory() -> bool:
+    """Collect garbage and hand the C heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere only
+    the garbage collection). Segmenting a large corpus leaves the heap full of freed holes; without this, training's
+    tensors land beside them and the process keeps both. Returns whether pages could be handed back."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    try:
+        return bool(ctypes.CDLL(name).malloc_trim(0)) if name else False
+    except (OSError, AttributeError):  # not glibc
+        return False
