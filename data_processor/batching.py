@@ -108,13 +108,15 @@ class EncodedRows:
         return np.concatenate(lengths), np.concatenate(reads)
 
     def release_pages(self) -> None:
-        """Hand back the pages of memory-mapped ids and offsets read so far (they stay in the system's file cache): else
-        an epoch over a memory-mapped corpus would keep the whole file resident in this process."""
+        """Hand back the pages of memory-mapped ids and offsets read so far (they stay in the system's file cache), and
+        tell the system the reads are random (no read-ahead around each one): else an epoch of shuffled rows over a
+        memory-mapped corpus would keep the whole file resident in this process."""
         for array in (self.ids, self.offsets):
             while array is not None and getattr(array, "_mmap", None) is None:
                 array = getattr(array, "base", None)
             if array is not None and hasattr(mmap, "MADV_DONTNEED"):
                 array._mmap.madvise(mmap.MADV_DONTNEED)
+                array._mmap.madvise(mmap.MADV_RANDOM)
 
     def gather(self, index: np.ndarray, reads: np.ndarray, width: int, max_len: int | None, pad_id: int, unk_id: int) -> torch.Tensor:
         """Rows ``index`` (reading ``reads`` tokens of each, see `spans`) as an int64 tensor ``[len(index), width]``: their
@@ -219,7 +221,7 @@ class BucketBatcher:
         return [batches[i] for i in shuffled]
 
     def __iter__(self) -> Iterator[Batch]:
-        for number, whole in enumerate(self._batch_indices(), start=1):
+        for number, whole in enumerate(self._batch_indices()):
             if number % RELEASE_EVERY == 0:
                 self.rows.release_pages()
             idx = whole if self.world == 1 else torch.tensor_split(whole[torch.sort(self.lengths[whole], stable=True).indices],

@@ -1,5 +1,4 @@
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,28 +163,3 @@ def test_a_restored_generator_state_draws_the_same_batches_and_a_subset_batches_
     (batch,) = list(part)
     assert batch.lengths.tolist() == [6, 8, 51, 101] and batch.labels.tolist() == [5, 7, 50, 100] and batch.tokens.shape == (4, 101)
 
-
-def resident_bytes_of(path: Path) -> int:
-    """How much of the memory-mapped ``path`` is resident in this process (from /proc/self/smaps)."""
-    total, inside = 0, False
-    for line in open("/proc/self/smaps"):
-        if "-" in line.split(" ", 1)[0]:
-            inside = line.rstrip().endswith(str(path))
-        elif inside and line.startswith("Rss:"):
-            total += int(line.split()[1]) * 1024
-    return total
-
-
-@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads the resident pages from /proc (Linux)")
-def test_an_epoch_over_a_memory_mapped_corpus_does_not_keep_the_file_resident(tmp_path):
-    rows, per_row = 200_000, 50
-    np.save(tmp_path / "ids.npy", np.arange(rows * per_row, dtype=np.int32) % 1000 + 2)  # 40 MB
-    np.save(tmp_path / "offsets.npy", np.arange(0, rows * per_row + 1, per_row, dtype=np.int64))
-    ids, offsets = np.load(tmp_path / "ids.npy", mmap_mode="r"), np.load(tmp_path / "offsets.npy", mmap_mode="r")
-    batches = BucketBatcher(EncodedRows(ids, offsets), None, batch_size=64, shuffle=True, seed=0, max_len=20)
-    batches.rows.release_pages()  # measuring lengths at construction read the whole file
-    most = 0
-    for number, _ in enumerate(batches):
-        if number % 100 == 0:
-            most = max(most, resident_bytes_of(tmp_path / "ids.npy"))
-    assert most < ids.nbytes / 4, f"{most / 2**20:.1f} MB of the {ids.nbytes / 2**20:.0f} MB file stayed resident"
