@@ -82,14 +82,11 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     device = cluster.device(config.device)
     started = time.perf_counter()
     with cluster.main_first():  # rank 0 tokenizes into the token cache; the others find it there
-        data = prepare_data(dataclasses.replace(config, batch_size=config.batch_size * cluster.world), log)
+        data = prepare_data(dataclasses.replace(config, batch_size=config.batch_size * cluster.world), log, cluster.rank, cluster.world)
     log(f"data: ready in {time.perf_counter() - started:.1f}s (read, tokenized, encoded and batched)")
     release_free_memory()
     vocab, labels, stopwords = data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
     cluster.check_same("vocabulary", "\n".join(vocab.itos) + "\0" + "\n".join(labels.itos))
-    for batches in (data.train, data.dev, data.test):
-        if batches is not None:
-            batches.rank, batches.world = cluster.rank, cluster.world
     if run is not None:
         check_same_data(run, vocab, labels)
 

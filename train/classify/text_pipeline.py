@@ -69,12 +69,14 @@ class TextPipeline:
         return self.store_batches(store, None, batch_size, labels, shuffle, seed)
 
     def store_batches(self, store: TokenStore, rows: np.ndarray | None, batch_size: int, labels: Sequence[int] | np.ndarray | None = None,
-                      shuffle: bool = False, seed: int = 0) -> BucketBatcher:
+                      shuffle: bool = False, seed: int = 0, rank: int = 0, world: int = 1) -> BucketBatcher:
         """Length-bucketed batches of texts ``rows`` of ``store`` (default: all; tokenized with stopwords removed; back-off
-        is applied here), with label ids if given: cut from the store when drawn."""
+        is applied here), with label ids if given: cut from the store when drawn; with ``world > 1``, process
+        ``rank``'s share of each batch (see `BucketBatcher`)."""
         expansion = Expansion.of([self.vocab.encode(tokens) for tokens in self.backoff_table(store.table)])
         return BucketBatcher(EncodedRows(store.ids, store.offsets, rows, expansion), labels, batch_size, pad_id=self.vocab.pad_id,
-                             unk_id=self.vocab.unk_id, max_len=self.max_len, shuffle=shuffle, seed=seed)
+                             unk_id=self.vocab.unk_id, max_len=self.max_len, shuffle=shuffle, seed=seed, rank=rank,
+                             world=world)
 
     def labelled_batches(self, examples: Sequence[Example], source: str, batch_size: int, shuffle: bool = False,
                          seed: int = 0) -> BucketBatcher:
@@ -96,8 +98,9 @@ class PreparedData:
     tokenize_texts: Callable[[Sequence[str], str], TokenLists]
 
 
-def prepare_data(config: ClassifierConfig, log: Log = log_stderr) -> PreparedData:
-    """Read the splits, tokenize them, build the vocabularies and batch every split (training batches shuffled).
+def prepare_data(config: ClassifierConfig, log: Log = log_stderr, rank: int = 0, world: int = 1) -> PreparedData:
+    """Read the splits, tokenize them, build the vocabularies and batch every split (training batches shuffled); with
+    ``world > 1``, every split's batches are process ``rank``'s shares.
 
     Each file is tokenized once, into one token store (a dev split held out
     of the training file is a set of its rows).
@@ -128,7 +131,8 @@ def prepare_data(config: ClassifierConfig, log: Log = log_stderr) -> PreparedDat
     log(f"vocabulary: {len(vocab)} tokens (min_freq {config.min_freq}, back-off {config.backoff}); labels: {', '.join(labels.itos)}")
 
     def batches(split: Split, name: str, batch_size: int, shuffle: bool = False) -> BucketBatcher:
-        return pipeline.store_batches(store(split.data, name), split.rows, batch_size, split.label_ids(labels), shuffle, config.seed)
+        return pipeline.store_batches(store(split.data, name), split.rows, batch_size, split.label_ids(labels), shuffle, config.seed,
+                                      rank, world)
 
     train_batches = batches(splits.train, "train", config.batch_size, shuffle=True)
     eval_batch = eval_batch_size(config)
