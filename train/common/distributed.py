@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import hashlib
 import os
 from dataclasses import dataclass
@@ -189,5 +190,7 @@ def process_group(cluster: Cluster, device_name: str) -> Iterator[Cluster]:
     torch.distributed.init_process_group(backend, rank=cluster.rank, world_size=cluster.world, timeout=TIMEOUT)
     try:
         yield cluster
+        torch.distributed.barrier()  # no process tears the group down while another still uses it
     finally:
+        gc.collect()  # DDP wrappers sit in reference cycles: free them (and their gloo work) while the interpreter is whole
         torch.distributed.destroy_process_group()
