@@ -18,6 +18,9 @@ class RNNClassifier(nn.Module):
     or ``mean`` over the real steps, or ``attention``: a weighted mean whose
     weights (a softmax over the real steps) a learnt linear score of each
     step's output sets.
+
+    With ``multi_label`` each class is a yes/no question of its own:
+    `probabilities` is a sigmoid per class instead of a softmax over them.
     """
 
     def __init__(
@@ -36,11 +39,12 @@ class RNNClassifier(nn.Module):
         freeze_embedding: bool = False,
         word_dropout: float = 0.0,
         word_chars: list[list[int]] | None = None,
+        multi_label: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
-        self.pooling, self.num_classes = pooling, num_classes
+        self.pooling, self.num_classes, self.multi_label = pooling, num_classes, multi_label
         self.encoder = TextEncoder(vocab_size, cell, embed_dim, hidden_size, num_layers, bidirectional, dropout, padding_idx,
                                    embedding_weights, freeze_embedding, word_dropout, word_chars)
         self.attention = nn.Linear(self.encoder.output_size, 1) if pooling == "attention" else None
@@ -71,6 +75,10 @@ class RNNClassifier(nn.Module):
             else:
                 pooled = outputs.masked_fill(~mask, 0.0).sum(dim=1) / lengths.unsqueeze(1).to(outputs.dtype)
         return self.output(self.dropout(pooled))
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class probabilities from `forward`'s logits: a softmax over the classes, or a sigmoid per class (multi-label)."""
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
 
 
 def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -39,7 +39,7 @@ def predict_proba(model: nn.Module, batches: BucketBatcher, device: torch.device
     for batch in batches:
         if not len(batch.index):
             continue
-        probs = torch.softmax(model(batch.tokens.to(device), batch.lengths).float(), dim=1).cpu().numpy()
+        probs = model.probabilities(model(batch.tokens.to(device), batch.lengths).float()).cpu().numpy()
         if out is None:
             out = np.zeros((len(batches.lengths), probs.shape[1]), dtype=np.float32)
         out[batch.index.numpy()] = probs

@@ -81,6 +81,7 @@ class HybridPredictor:
     """A trained ``--model CELL+tfidf`` run loaded from its directory alone; the same interface as `Predictor`."""
 
     probabilistic = True
+    multi_label = False  # a multi-label run cannot be a hybrid (ClassifierConfig.check_labels)
 
     NEEDS = (*Predictor.NEEDS, VOCAB_FILE, ARRAYS_FILE, FUSION_FILE)
 
@@ -107,6 +108,10 @@ class HybridPredictor:
         """The most probable label of each text, with its fused probability."""
         probs = self.predict_proba(texts)
         return [(self.label_names[i], float(p[i])) for i, p in zip(probs.argmax(1), probs)]
+
+    def predict_labels(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """The most probable label of each text with its fused probability, as a one-label set (see `Predictor.predict_labels`)."""
+        return [[pair] for pair in self.predict(texts)]
 
     def evaluate(self, examples: Sequence[Example], source: str) -> dict:
         """Metrics on labelled examples (a label the run never saw is a `DataError`)."""

@@ -12,6 +12,7 @@ from data_processor.io import Example
 from data_processor.vocab import Vocab
 from models.classifier import upgrade_state_dict
 from train.classify.fit import predict_proba
+from train.classify.multilabel import choose, label_sets, load_thresholds
 from train.classify.rnn import batch_metrics, build_model
 from train.classify.run_files import load_text_tools
 from train.classify.settings import RUN_KIND, ClassifierConfig, eval_batch_size
@@ -42,6 +43,8 @@ class Predictor:
         self.model.to(self.device).eval()
         self.run = run
         self.batch_size = eval_batch_size(self.config)
+        self.multi_label = self.config.multi_label
+        self.thresholds = load_thresholds(run, self.label_names) if self.multi_label else None
 
     @property
     def label_names(self) -> list[str]:
@@ -54,8 +57,18 @@ class Predictor:
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """The most probable label of each text, with its probability."""
-        probs = self.predict_proba(texts)
+        return self._top(self.predict_proba(texts))
+
+    def _top(self, probs: np.ndarray) -> list[tuple[str, float]]:
         return [(self.label_names[i], float(p[i])) for i, p in zip(probs.argmax(1), probs)]
+
+    def predict_labels(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Each text's predicted labels with their probabilities, highest first: the label set of a multi-label run
+        (each label at or above its threshold; at least the most probable one), else the one most probable label."""
+        probs = self.predict_proba(texts)
+        if self.thresholds is None:
+            return [[pair] for pair in self._top(probs)]
+        return label_sets(choose(probs, self.thresholds), probs, self.label_names)
 
     def evaluate(self, examples: Sequence[Example], source: str) -> dict:
         """Metrics on labelled examples (a label the run never saw is a `DataError`)."""

@@ -46,7 +46,8 @@ def build_model(config: ClassifierConfig, vocab: Vocab, num_classes: int, embedd
     return RNNClassifier(len(vocab), num_classes, cell=config.cell, embed_dim=config.embed_dim, hidden_size=config.hidden_size,
                          num_layers=config.num_layers, bidirectional=config.bidirectional, dropout=config.dropout,
                          pooling=config.pooling, embedding_weights=weights, freeze_embedding=config.freeze_embedding,
-                         word_dropout=config.word_dropout, word_chars=word_characters(vocab) if config.word_chars else None)
+                         word_dropout=config.word_dropout, word_chars=word_characters(vocab) if config.word_chars else None,
+                         multi_label=config.multi_label)
 
 
 def train_classifier(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | None = None, cluster: Cluster = SINGLE) -> dict:

@@ -38,6 +38,7 @@ NO_CORPUS = "none"
 DEFAULT_EMBED_DIM = 128  # when --embedding is not a vectors file and --embed-dim is not given
 GROUPS = ("data", "text", "model", "embedding", "optimisation", "tfidf (--model tfidf)", RUN_GROUP)
 TFIDF = GROUPS[5]
+THRESHOLDS = ("global", "per-label")
 
 
 @dataclass
@@ -56,7 +57,8 @@ class ClassifierConfig(RunSettings, TableSettings):
     """Every setting of a classification run; the defaults are the defaults of ``run.py train``."""
 
     RECORD_KEYS = ("kind", "device_used", "world_size")  # written beside the settings in config.json
-    BEFORE_ADDED = {"min_steps": 0, "word_dropout": 0.0, "word_chars": False}
+    BEFORE_ADDED = {"min_steps": 0, "word_dropout": 0.0, "word_chars": False, "multi_label": False, "label_sep": "|",
+                    "threshold": "global"}
 
     def corpora(self) -> list[str]:
         """The --vectors-corpus names and files, in order (none for ``none``)."""
@@ -71,6 +73,12 @@ class ClassifierConfig(RunSettings, TableSettings):
     dev: str | None = option(None, "validation file; without it a stratified --dev-ratio of --train is held out", group="data")
     test: str | None = option(None, "test file, scored once with the best model", group="data")
     dev_ratio: float = option(0.1, "share of --train held out for validation when --dev is absent", above=0.0, below=1.0, group="data")
+    multi_label: bool = option(False, "each text may carry several labels, joined in its label cell by --label-sep (体育|财经): "
+                               "sigmoid outputs and binary cross-entropy, a decision threshold chosen on the dev set, and "
+                               "micro/macro/samples F1, subset accuracy and Hamming loss reported", group="data")
+    label_sep: str = option("|", "with --multi-label: what separates the labels in a label cell", group="data")
+    threshold: str = option("global", "with --multi-label: one decision threshold for every label (global) or one per label "
+                            "(per-label), each chosen for the best F1 on the dev set", choices=THRESHOLDS, group="data")
     # text
     tokenizer: str = option("jieba", "jieba: Chinese words; rjieba: the same from jieba's Rust port, ~10x faster, identical to "
                             f"jieba --no-hmm (optional: pip install {RJIEBA_PIN}); char: characters; english: lower-cased words; "
@@ -150,9 +158,27 @@ class ClassifierConfig(RunSettings, TableSettings):
         self.check()
         if self.train is None and (self.dev or self.test):
             raise ConfigError("--dev and --test need --train; without --train the built-in dataset's own splits are used")
+        self.check_labels()
         if self.vectors_corpus not in (None, NO_CORPUS, DEFAULT_VECTORS_CORPUS) and self.embedding not in METHODS:
             raise ConfigError(f"--vectors-corpus adds text to word-vector training: it needs --embedding {' or '.join(METHODS)}, "
                               f"not {self.embedding!r}")
+
+
+    def check_labels(self) -> None:
+        """A `ConfigError` for label settings that do not fit together: multi-label flags on a single-label run, or a
+        multi-label run that cannot be one."""
+        if not self.multi_label:
+            changed = [flag for flag, value, default in (("--label-sep", self.label_sep, "|"), ("--threshold", self.threshold, "global"))
+                       if value != default]
+            if changed:
+                raise ConfigError(f"{' and '.join(changed)} only apply to multi-label data: add --multi-label, or drop them")
+            return
+        if not self.label_sep:
+            raise ConfigError("--label-sep is empty; give the string that separates the labels in a label cell, e.g. '|'")
+        if self.train is None:
+            raise ConfigError(f"--multi-label needs --train FILE: the built-in dataset {self.dataset!r} has one label per text")
+        if self.model.endswith("+tfidf"):
+            raise ConfigError(f"--model {self.model} fuses two single-label models; with --multi-label use --model {self.cell} or tfidf")
 
 
 def eval_batch_size(config: ClassifierConfig) -> int:

@@ -112,6 +112,7 @@ class TfidfPredictor:
     """A trained ``--model tfidf`` run loaded from its directory alone; the same interface as `Predictor`."""
 
     NEEDS = ("config.json", "labels.json", VOCAB_FILE, ARRAYS_FILE)
+    multi_label = False
 
     def __init__(self, run_dir: str | Path) -> None:
         run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
@@ -137,6 +138,10 @@ class TfidfPredictor:
         scores = np.sort(self.model.decision_function(texts), axis=1)
         best = self.model.predict(texts)
         return [(self.label_names[i], float(s[-1] - s[-2])) for i, s in zip(best, scores)]
+
+    def predict_labels(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Each text's predicted labels with their scores (see `Predictor.predict_labels`)."""
+        return [[pair] for pair in self.predict(texts)]
 
     def evaluate(self, examples: Sequence[Example], source: str) -> dict:
         """Metrics on labelled examples (a label the run never saw is a `DataError`)."""
