@@ -4,6 +4,7 @@
     python run.py --model lstm                 train a classifier on the built-in reviews-zh dataset
     python run.py predict --run runs/NAME "这家店的菜很好吃"
     python run.py evaluate --run runs/NAME data.csv
+    python run.py serve --run runs/NAME        an HTTP JSON API and a web page at http://127.0.0.1:8000/
 
 ``run.py`` only parses arguments and calls the library: every option is
 declared once, on a settings dataclass, and the parsers are built from those
@@ -99,9 +100,17 @@ def torchrun_world() -> int:
 def print_train_summary(summary: dict | None) -> int:
     if summary is None:  # a torchrun process other than rank 0: rank 0 prints
         return 0
-    print(f"best dev accuracy: {summary['best_dev_accuracy']:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']})")
-    if "test_accuracy" in summary:
-        print(f"test accuracy: {summary['test_accuracy']:.4f} (macro-F1 {summary['test_macro_f1']:.4f})")
+    if summary.get("multi_label"):
+        print(f"best dev micro-F1: {summary['best_dev_micro_f1']:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']}); "
+              f"with the {summary['threshold']} thresholds chosen on dev: {summary['dev_micro_f1']:.4f}")
+        if "test_micro_f1" in summary:
+            print(f"test micro-F1: {summary['test_micro_f1']:.4f} (macro-F1 {summary['test_macro_f1']:.4f}, samples-F1 "
+                  f"{summary['test_samples_f1']:.4f}, subset accuracy {summary['test_subset_accuracy']:.4f}, Hamming loss "
+                  f"{summary['test_hamming_loss']:.4f})")
+    else:
+        print(f"best dev accuracy: {summary['best_dev_accuracy']:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']})")
+        if "test_accuracy" in summary:
+            print(f"test accuracy: {summary['test_accuracy']:.4f} (macro-F1 {summary['test_macro_f1']:.4f})")
     print(f"run saved to: {summary['run']}")
     return 0
 
@@ -120,7 +129,8 @@ def add_predict(sub) -> None:
     from train.classify.settings import PredictSettings
 
     p = sub.add_parser("predict", help="label texts with a trained classifier", formatter_class=HelpFormatter,
-                       description="Print 'label<TAB>probability<TAB>text' for each text, using only the run directory. "
+                       description="Print 'label<TAB>probability<TAB>text' for each text, using only the run directory (for a --multi-label "
+                       "run: the label set and each label's probability, joined by its --label-sep: 'a|b<TAB>0.97|0.81<TAB>text'). "
                        "For a --model tfidf run with --tfidf-classifier svm the middle column is the margin of the best label's "
                        "score over the runner-up's (a LinearSVC gives no probabilities).")
     add_options(p, PredictSettings)
@@ -147,6 +157,15 @@ def cmd_predict(s) -> int:
     if not predictor.probabilistic:
         print("note: a TF-IDF + LinearSVC run: the score is a margin, not a probability", file=sys.stderr)
     score = "probability" if predictor.probabilistic else "margin"
+    if predictor.multi_label:
+        sep = predictor.config.label_sep
+        for text, chosen in zip(texts, predictor.predict_labels(texts)):
+            if s.output_format == "jsonl":
+                print(json.dumps({"labels": [label for label, _ in chosen], "probabilities" if predictor.probabilistic else "margins": {label: round(p, 6) for label, p in chosen},
+                                  "text": text}, ensure_ascii=False))
+            else:
+                print(f"{tsv_field(sep.join(label for label, _ in chosen))}\t{sep.join(f'{p:.4f}' for _, p in chosen)}\t{tsv_field(text)}")
+        return 0
     for text, (label, prob) in zip(texts, predictor.predict(texts)):
         if s.output_format == "jsonl":
             print(json.dumps({"label": label, score: round(prob, 6), "text": text}, ensure_ascii=False))
@@ -176,8 +195,14 @@ def add_evaluate(sub) -> None:
 def cmd_evaluate(s) -> int:
     from data_processor.io import read_table
     from train.classify.predictors import load_predictor
-    from train.common.metrics import format_confusion
+    from train.common.metrics import format_confusion, metric_lines
 
+    if s.plot is not None:  # before any work: a bad --plot path should not cost an evaluation
+        folder = os.path.dirname(os.path.abspath(s.plot))
+        if not os.path.isdir(folder):
+            raise ConfigError(f"--plot {s.plot}: the directory {folder} does not exist")
+        if os.path.isdir(s.plot):
+            raise ConfigError(f"--plot {s.plot} is a directory; give the path of a .png file")
     predictor = load_predictor(s.run, s.device)
     note_unfinished(s.run)
     table = read_table(s.file, s.text_col, s.label_col, s.format, s.encoding, s.skip_bad_rows)
@@ -185,11 +210,94 @@ def cmd_evaluate(s) -> int:
         print(f"{s.file}: skipped {table.skipped} bad rows", file=sys.stderr)
     metrics = predictor.evaluate(table.examples, s.file)
     print(f"examples: {len(table.examples)}")
-    print(f"accuracy: {metrics['accuracy']:.4f}")
-    print(f"macro-F1: {metrics['macro_f1']:.4f}")
+    print("\n".join(metric_lines(metrics)))
     print(metrics["report"])
     print(format_confusion(metrics["confusion"], predictor.label_names))
+    if s.plot is not None:
+        # matplotlib is slow to import: only --plot draws
+        from train.classify.run_files import confusion_title
+        from train.common.plots import plot_confusion
+
+        plot_confusion(metrics["confusion"], metrics["labels"], s.plot, confusion_title(os.path.basename(s.file), metrics))
+        print(f"written: {s.plot}")
     return 0
+
+
+# ---------------------------------------------------------------- serve
+
+def add_serve(sub) -> None:
+    from train.classify.settings import ServeSettings
+
+    p = sub.add_parser("serve", help="serve a trained classifier over HTTP: a JSON API and a web page", formatter_class=HelpFormatter,
+                       description="An HTTP server (FastAPI on uvicorn) for a run directory: POST /predict with {\"text\": ...} "
+                       "or {\"texts\": [...]} answers each text's labels and probabilities; GET /health and GET /info describe "
+                       "the server and the run; GET / is a page to try it in a browser. Concurrent requests are batched into "
+                       "one model call. It listens on 127.0.0.1 (this machine only) unless --host says otherwise.")
+    add_options(p, ServeSettings)
+    p.set_defaults(handler=cmd_serve, settings=ServeSettings)
+
+
+def cmd_serve(s) -> int:
+    try:
+        from train.classify.serve import Limits, serve
+    except ImportError as exc:
+        raise ConfigError(f"serve needs {exc.name or 'fastapi and uvicorn'}: pip install -r requirements.txt") from None
+    from train.classify.predictors import load_predictor
+
+    predictor = load_predictor(s.run, s.device)
+    note_unfinished(s.run)
+    if s.threads is not None:
+        from train.common.runtime import set_threads
+
+        set_threads(s.threads)
+    try:
+        serve(predictor, s.run, s.host, s.port, limits=Limits(s.max_chars, s.max_texts), max_batch=s.max_batch,
+              batch_wait=s.batch_wait_ms / 1000, access_log=s.access_log, announce=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped
+        print("server stopped", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------- export
+
+def add_export(sub) -> None:
+    from train.classify.settings import ExportSettings
+
+    p = sub.add_parser("export", help="export a trained RNN/GRU/LSTM classifier to ONNX (runs without torch)", formatter_class=HelpFormatter,
+                       description="Write the run's model as an ONNX graph: inputs tokens (int64 [batch, steps], each row padded "
+                       "after its end) and lengths (int64 [batch]), output probabilities ([batch, labels], the columns in the "
+                       "order of the labels); batch size and length are dynamic and padding never changes a row's result. "
+                       "Beside it, a JSON file holds what turns text into those inputs (tokenizer and its settings, stopwords, "
+                       "max length, back-off, vocabulary) and the labels (with the thresholds of a multi-label run). Python "
+                       "runs the pair with train.classify.export.OnnxPredictor. --check FILE then compares onnxruntime with "
+                       "PyTorch on FILE's texts. TF-IDF and hybrid runs do not export.")
+    add_options(p, ExportSettings)
+    p.set_defaults(handler=cmd_export, settings=ExportSettings)
+
+
+def cmd_export(s) -> int:
+    from train.classify.export import check_parity, check_recurrent, export_onnx
+
+    check_recurrent(s.run)
+    texts = read_texts_file(s, s.check_file) if s.check_file else []
+    if s.check_file and not texts:
+        raise ConfigError(f"--check {s.check_file}: the file holds no texts to compare")
+    files = export_onnx(s.run, s.out, s.opset)
+    note_unfinished(s.run)
+    print(f"written: {', '.join(str(p) for p in (files.onnx, files.settings, files.user_dict) if p is not None)}")
+    if s.check_file:
+        print("\n".join(check_parity(s.run, files.onnx, texts).lines()))
+    return 0
+
+
+def read_texts_file(s, path: str) -> list[str]:
+    """The texts of ``path`` as ``predict --file`` reads them: a .txt file one text per line, else a .csv/.tsv/.jsonl
+    table's text column (``s`` holds the table options: --format, --text-col, --encoding...)."""
+    from data_processor.io import read_table
+
+    fmt = s.format or ("tsv" if path.endswith(".txt") and s.text_col is None else None)
+    return read_table(path, s.text_col if s.text_col is not None else (0 if fmt == "tsv" else None), s.label_col, fmt, s.encoding,
+                      s.skip_bad_rows, require_label=False).texts
 
 
 # ---------------------------------------------------------------- generate train|sample|eval
@@ -380,6 +488,8 @@ COMMANDS: list[tuple[str, Callable]] = [
     ("train", add_train),
     ("predict", add_predict),
     ("evaluate", add_evaluate),
+    ("serve", add_serve),
+    ("export", add_export),
     ("generate", add_generate),
     ("vectors", add_vectors),
     ("check-gradients", add_check_gradients),

@@ -138,6 +138,12 @@ class EncodedRows:
         return torch.from_numpy(out)
 
 
+def as_targets(labels: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Training targets as an array: class ids (int64 ``[N]``), or a multi-hot float32 matrix ``[N, C]`` (multi-label)."""
+    array = np.asarray(labels)
+    return array.astype(np.float32) if array.ndim == 2 else array.astype(np.int64)
+
+
 class BucketBatcher:
     """Iterate over length-bucketed batches of encoded sequences.
 
@@ -150,8 +156,9 @@ class BucketBatcher:
     each batch is shared out among ``world`` processes and this batcher yields
     share ``rank`` of each.
 
-    It keeps each row's length (``lengths``) and label (``labels``), not its
-    ids: those are gathered when a batch is drawn.
+    It keeps each row's length (``lengths``) and label (``labels``: class ids,
+    or a multi-hot matrix for multi-label data), not its ids: those are
+    gathered when a batch is drawn.
     """
 
     def __init__(
@@ -177,7 +184,7 @@ class BucketBatcher:
             raise ValueError("sequences and labels differ in length")
         lengths, self._reads = rows.spans(max_len)
         self.rows, self.lengths = rows, torch.from_numpy(lengths)
-        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64)) if labels is not None else None
+        self.labels = torch.as_tensor(as_targets(labels)) if labels is not None else None
         self.pad_id, self.unk_id, self.max_len = pad_id, unk_id, max_len
         self.batch_size, self.shuffle, self.pool_batches = batch_size, shuffle, pool_batches
         self.rank, self.world = rank, world

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from models.choices import POOLINGS
-from models.encoder import TextEncoder
+from models.encoder import OnnxRecurrence, TextEncoder
 
 
 class RNNClassifier(nn.Module):
@@ -58,15 +58,18 @@ class RNNClassifier(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, num_classes]`` for token ids ``[B, T]`` with true lengths ``[B]``."""
         lengths = lengths.to(tokens.device)
-        outputs = self.encoder(tokens, lengths)
+        return self.classify(self.encoder(tokens, lengths), lengths)
+
+    def classify(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, num_classes]`` from the encoder's outputs ``[B, T, output_size]``: pooled over each row's real steps."""
         if self.pooling == "last":
-            last = outputs[torch.arange(len(lengths), device=tokens.device), lengths - 1]
+            last = outputs[torch.arange(lengths.size(0), device=outputs.device), lengths - 1]
             if self.encoder.bidirectional:  # the backward direction ends at step 0
                 half = outputs.size(2) // 2
                 last = torch.cat([last[:, :half], outputs[:, 0, half:]], dim=1)
             pooled = last
         else:
-            mask = (torch.arange(outputs.size(1), device=tokens.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+            mask = (torch.arange(outputs.size(1), device=outputs.device)[None, :] < lengths[:, None]).unsqueeze(-1)
             if self.pooling == "max":
                 pooled = outputs.masked_fill(~mask, float("-inf")).max(dim=1).values
             elif self.attention is not None:
@@ -79,6 +82,23 @@ class RNNClassifier(nn.Module):
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Class probabilities from `forward`'s logits: a softmax over the classes, or a sigmoid per class (multi-label)."""
         return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+
+
+class ExportableClassifier(nn.Module):
+    """``(tokens [B, T], lengths [B]) -> probabilities [B, C]`` of a trained `RNNClassifier`, for
+    ``torch.onnx.export(..., dynamo=True)``: its recurrent layers become ONNX RNN/GRU/LSTM operators that read each row
+    within its length (`OnnxRecurrence`); the embedding, pooling and head are the classifier's own. It runs only inside
+    an export. Puts ``model`` in eval mode (dropout off); make it after training."""
+
+    def __init__(self, model: RNNClassifier) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.recurrence = OnnxRecurrence(model.encoder.rnn)
+        self.eval()
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        outputs = self.recurrence(self.model.encoder.embed(tokens), lengths)
+        return self.model.probabilities(self.model.classify(outputs, lengths))
 
 
 def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

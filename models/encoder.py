@@ -68,6 +68,57 @@ class RecurrentStack(nn.Module):
         return x
 
 
+# What each cell becomes in ONNX, and how ONNX orders the gates' weight blocks that PyTorch stacks as (i, f, g, o) for
+# an LSTM and (r, z, n) for a GRU: ONNX wants (i, o, f, c) and (z, r, h).
+ONNX_OPS = dict(zip(CLASSIFIER_CELLS, ("RNN", "GRU", "LSTM")))
+ONNX_GATES = dict(zip(CLASSIFIER_CELLS, ((0,), (1, 0, 2), (0, 3, 1, 2))))
+
+
+class OnnxRecurrence(nn.Module):
+    """A `RecurrentStack` (in eval mode) as `torch.onnx.export(..., dynamo=True)` should write it: one ONNX
+    ``RNN``/``GRU``/``LSTM`` operator per layer, both directions in one, each row read within its length by the
+    operator's ``sequence_lens`` input, as the stack reads it. Outputs at padded steps are zeros (callers mask them).
+
+    Its weights are copied from the stack, in ONNX's layout, when it is made: make it after training. It runs only
+    inside an export (it stands for ONNX operators that PyTorch does not compute); use the stack itself elsewhere.
+    """
+
+    def __init__(self, stack: RecurrentStack) -> None:
+        super().__init__()
+        first = stack.layers[0][0]
+        self.bidirectional, self.hidden_size, self.num_layers = stack.bidirectional, first.hidden_size, len(stack.layers)
+        self.cell = next(cell for cell, cls in CELLS.items() if isinstance(first, cls))
+        if self.cell == "rnn" and first.nonlinearity != "tanh":
+            raise ValueError(f"only tanh RNN layers export to ONNX, not {first.nonlinearity}")
+        for i, layer in enumerate(stack.layers):  # per layer: W [dirs, gates*H, D], R [dirs, gates*H, H], B [dirs, 2*gates*H]
+            self.register_buffer(f"w{i}", torch.stack([self._onnx_order(d.weight_ih_l0) for d in layer]))
+            self.register_buffer(f"r{i}", torch.stack([self._onnx_order(d.weight_hh_l0) for d in layer]))
+            self.register_buffer(f"b{i}", torch.stack([torch.cat([self._onnx_order(d.bias_ih_l0), self._onnx_order(d.bias_hh_l0)])
+                                                       for d in layer]))
+
+    def _onnx_order(self, weight: torch.Tensor) -> torch.Tensor:
+        blocks = weight.detach().chunk(len(ONNX_GATES[self.cell]))
+        return torch.cat([blocks[i] for i in ONNX_GATES[self.cell]]).clone()
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Outputs ``[B, T, hidden * directions]`` for inputs ``[B, T, D]`` with true lengths ``[B]`` (1 to T each)."""
+        if not torch.compiler.is_compiling():
+            raise RuntimeError("OnnxRecurrence only runs inside torch.onnx.export(..., dynamo=True); use RecurrentStack elsewhere")
+        batch, steps = x.shape[0], x.shape[1]
+        directions = 2 if self.bidirectional else 1
+        attributes: dict = {"hidden_size": self.hidden_size, "direction": "bidirectional" if self.bidirectional else "forward"}
+        if self.cell == "gru":
+            attributes["linear_before_reset"] = 1  # PyTorch's GRU applies the reset gate after the hidden-state product
+        sequence_lens = lengths.to(torch.int32)
+        x = x.transpose(0, 1)  # ONNX's default layout is time-major: [T, B, D]
+        for i in range(self.num_layers):
+            weights = (getattr(self, f"w{i}"), getattr(self, f"r{i}"), getattr(self, f"b{i}"))
+            y = torch.onnx.ops.symbolic(ONNX_OPS[self.cell], (x, *weights, sequence_lens), attributes, dtype=x.dtype,
+                                        shape=(steps, directions, batch, self.hidden_size))  # Y: [T, directions, B, H]
+            x = y.permute(0, 2, 1, 3).reshape(steps, batch, directions * self.hidden_size)
+        return x.transpose(0, 1)
+
+
 class TextEncoder(nn.Module):
     """Token ids ``[B, T]`` with true lengths -> per-step outputs ``[B, T, hidden * directions]``.
 
@@ -121,6 +172,10 @@ class TextEncoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Outputs ``[B, T, output_size]``; steps at or past a row's length hold meaningless values (mask them)."""
+        return self.rnn(self.embed(tokens), lengths.to(tokens.device))
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The recurrent layers' inputs ``[B, T, embed_dim]`` for token ids ``[B, T]`` (word characters added, dropouts applied)."""
         embedded = self.embedding(tokens)
         if self.word_chars is not None:
             chars = self.word_chars[tokens]  # [B, T, K], padding_idx where a word has fewer characters
@@ -129,4 +184,4 @@ class TextEncoder(nn.Module):
         if self.training and self.word_dropout > 0:
             keep = torch.rand(tokens.shape, device=tokens.device).ge(self.word_dropout).unsqueeze(-1)
             embedded = embedded * keep / (1 - self.word_dropout)
-        return self.rnn(self.dropout(embedded), lengths.to(tokens.device))
+        return self.dropout(embedded)

@@ -22,7 +22,8 @@ CLASSIFIERS = ("svm", "logreg")
 
 
 class TfidfClassifier:
-    """TF-IDF n-grams (``ngram_min``..``ngram_max``) and a linear classifier over class ids ``0..C-1``.
+    """TF-IDF n-grams (``ngram_min``..``ngram_max``) and a linear classifier over class ids ``0..C-1``; with
+    ``multi_label``, one binary classifier per label (one-vs-rest) over a multi-hot label matrix ``[N, C]``.
 
     With ``features="word"``, ``tokenize`` turns a text into the tokens whose
     n-grams are the features; with ``char``, the text's characters are used
@@ -30,14 +31,14 @@ class TfidfClassifier:
     """
 
     def __init__(self, features: str = "char", classifier: str = "svm", ngram_min: int = 1, ngram_max: int = 3, c: float = 1.0,
-                 min_df: int = 1, tokenize: Callable[[str], list[str]] | None = None, seed: int = 0) -> None:
+                 min_df: int = 1, tokenize: Callable[[str], list[str]] | None = None, seed: int = 0, multi_label: bool = False) -> None:
         if features not in FEATURES:
             raise ValueError(f"unknown features {features!r}; choose one of {', '.join(FEATURES)}")
         if classifier not in CLASSIFIERS:
             raise ValueError(f"unknown classifier {classifier!r}; choose one of {', '.join(CLASSIFIERS)}")
         if features == "word" and tokenize is None:
             raise ValueError("word features need a tokenize function")
-        self.features, self.classifier, self.c, self.seed = features, classifier, c, seed
+        self.features, self.classifier, self.c, self.seed, self.multi_label = features, classifier, c, seed, multi_label
         self.ngram_range, self.min_df, self.tokenize = (ngram_min, ngram_max), min_df, tokenize
         self.vectorizer = self._vectorizer()
         self.coef: np.ndarray | None = None  # [1 or C, F]
@@ -54,37 +55,56 @@ class TfidfClassifier:
         """Whether `predict_proba` gives probabilities (logistic regression) or only decision scores exist (svm)."""
         return self.classifier == "logreg"
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int]) -> "TfidfClassifier":
-        """Learn the n-gram vocabulary, idf and classifier weights from labelled texts (labels are class ids)."""
-        x = self.vectorizer.fit_transform(texts)
+    def _linear(self):
         if self.classifier == "svm":
-            model = LinearSVC(C=self.c, random_state=self.seed)
-        else:
-            model = LogisticRegression(C=self.c, max_iter=1000, random_state=self.seed)
-        model.fit(x, labels)
+            return LinearSVC(C=self.c, random_state=self.seed)
+        return LogisticRegression(C=self.c, max_iter=1000, random_state=self.seed)
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int] | np.ndarray) -> "TfidfClassifier":
+        """Learn the n-gram vocabulary, idf and classifier weights from labelled texts (labels are class ids, or a
+        multi-hot matrix ``[N, C]`` for a multi-label model)."""
+        x = self.vectorizer.fit_transform(texts)
+        if self.multi_label:
+            self.coef, self.intercept = self._fit_one_vs_rest(x, np.asarray(labels) > 0.5)
+            return self
+        model = self._linear().fit(x, labels)
         if list(model.classes_) != list(range(int(max(labels)) + 1)):
             raise ValueError("every class id 0..C-1 must occur in the training labels")
         self.coef, self.intercept = np.asarray(model.coef_, dtype=np.float64), np.asarray(model.intercept_, dtype=np.float64)
         return self
+
+    def _fit_one_vs_rest(self, x, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One binary classifier per label column of ``y``; a column that is all yes (or all no) gets a constant score."""
+        coef, intercept = np.zeros((y.shape[1], x.shape[1])), np.zeros(y.shape[1])
+        for j in range(y.shape[1]):
+            if y[:, j].all() or not y[:, j].any():
+                intercept[j] = 10.0 if y[:, j].all() else -10.0
+                continue
+            model = self._linear().fit(x, y[:, j].astype(int))
+            coef[j], intercept[j] = model.coef_[0], model.intercept_[0]
+        return coef, intercept
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Per-class scores ``[N, C]``; the largest is the prediction."""
         if self.coef is None or self.intercept is None:
             raise RuntimeError("fit or load the model first")
         scores = np.asarray(self.vectorizer.transform(texts) @ self.coef.T) + self.intercept
-        if scores.shape[1] == 1:  # binary: one score, positive for class 1
+        if scores.shape[1] == 1 and not self.multi_label:  # binary: one score, positive for class 1
             scores = np.hstack([-scores / 2, scores / 2])
         return scores
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """Class ids ``[N]``."""
+        """Class ids ``[N]`` (the best-scoring label, for a multi-label model)."""
         return self.decision_function(texts).argmax(1)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities ``[N, C]`` (logistic regression only)."""
+        """Class probabilities ``[N, C]`` (logistic regression only): a softmax over the classes, or each label's own
+        probability for a multi-label model."""
         if not self.probabilistic:
             raise ValueError("a LinearSVC gives decision scores, not probabilities; train with logistic regression for probabilities")
-        scores = self.decision_function(texts)  # for two classes: +-z/2, whose softmax is the sigmoid of z
+        scores = self.decision_function(texts)
+        if self.multi_label:
+            return 1.0 / (1.0 + np.exp(-scores))  # for two classes: +-z/2, whose softmax is the sigmoid of z
         scores = np.exp(scores - scores.max(1, keepdims=True))
         return scores / scores.sum(1, keepdims=True)
 

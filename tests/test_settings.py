@@ -90,7 +90,7 @@ def test_a_checkpoint_from_before_the_encoder_module_still_loads():
     assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))
 
 
-HEAVY = ("torch", "sklearn", "matplotlib", "gensim", "jieba")
+HEAVY = ("torch", "sklearn", "matplotlib", "gensim", "jieba", "fastapi", "uvicorn", "onnx", "onnxruntime")
 
 
 def _modules_after(code: str) -> list[str]:
@@ -102,7 +102,7 @@ def _modules_after(code: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["evaluate"], ["generate", "train"], ["generate", "sample"],
-                                     ["vectors"], ["check-gradients"], ["demo", "seq2seq"]])
+                                     ["vectors"], ["check-gradients"], ["demo", "seq2seq"], ["serve"], ["export"]])
 def test_help_imports_no_heavy_library(command):
     code = f"try:\n    run.main({[*command, '--help']!r})\nexcept SystemExit:\n    pass"
     assert _modules_after(code) == []

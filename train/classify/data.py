@@ -22,6 +22,7 @@ from data_processor.messages import Log, log_stderr
 from data_processor.splits import stratified_indices, stratified_split
 from data_processor.token_cache import TextScan
 from data_processor.vocab import Vocab
+from train.classify.multilabel import multi_hot, split_labels
 from train.classify.settings import ClassifierConfig
 
 
@@ -46,6 +47,40 @@ def encode_labels(labels: Vocab, examples: Sequence[Example], source: str) -> li
             raise unknown_label(labels, source, e.line, e.label)
         ids.append(labels.index(e.label))
     return ids
+
+
+def example_label_sets(examples: Sequence[Example], sep: str, source: str) -> list[list[str]]:
+    """Each example's labels: its label cell split at ``sep`` (a cell with none is a `DataError` naming its line)."""
+    return [split_labels(e.label or "", sep, source, e.line) for e in examples]
+
+
+def encode_label_sets(labels: Vocab, examples: Sequence[Example], sep: str, source: str) -> np.ndarray:
+    """The multi-hot matrix ``[N, C]`` of multi-label ``examples``; a label that ``labels`` lacks is a `DataError`."""
+    sets = example_label_sets(examples, sep, source)
+    for e, names in zip(examples, sets):
+        for name in names:
+            if name not in labels:
+                raise unknown_label(labels, source, e.line, name)
+    return multi_hot(sets, labels.itos)
+
+
+@dataclass
+class LabelTargets:
+    """How the label cells of `Example`s become targets: one label per cell (``sep`` None), or labels joined by ``sep``."""
+
+    sep: str | None = None
+
+    def vocab(self, examples: Sequence[Example], source: str) -> Vocab:
+        """The label vocabulary of training examples."""
+        if self.sep is None:
+            return build_label_vocab(examples, source)
+        return label_vocab((label for labels in example_label_sets(examples, self.sep, source) for label in labels), source)
+
+    def encode(self, labels: Vocab, examples: Sequence[Example], source: str) -> list[int] | np.ndarray:
+        """Class ids, or a multi-hot matrix ``[N, C]``; a label ``labels`` lacks is a `DataError` naming its line."""
+        if self.sep is None:
+            return encode_labels(labels, examples, source)
+        return encode_label_sets(labels, examples, self.sep, source)
 
 
 def unknown_label(labels: Vocab, source: str, line: int, label: str | None) -> DataError:
@@ -130,6 +165,35 @@ class Split:
     def label_vocab(self) -> Vocab:
         """The label vocabulary of this (training) split (see `label_vocab`)."""
         return label_vocab((self.data.label_names[c] for c in np.unique(self._codes()).tolist()), self.name)
+
+    def label_sets(self, sep: str) -> dict[int, list[str]]:
+        """The labels of each distinct label cell of these rows (by code), split at ``sep``; a cell that holds no label
+        once split is a `DataError` naming the first row with it."""
+        return {code: split_labels(self.data.label_names[code], sep, self.name, self._first_line(code))
+                for code in np.unique(self._codes()).tolist()}
+
+    def _first_line(self, code: int) -> int:
+        """The source line of the first of these rows whose label cell has ``code``."""
+        first = int(np.flatnonzero(self._codes() == code)[0])
+        return int(self.data.lines[first if self.rows is None else self.rows[first]])
+
+    def multi_label_vocab(self, sep: str) -> Vocab:
+        """The label vocabulary of this (training) split when each cell holds labels joined by ``sep``."""
+        return label_vocab((label for labels in self.label_sets(sep).values() for label in labels), self.name)
+
+    def label_matrix(self, labels: Vocab, sep: str) -> np.ndarray:
+        """Each row's labels (cells split at ``sep``) as a multi-hot float32 matrix ``[N, C]`` over ``labels``; a label
+        that ``labels`` lacks is a `DataError` naming the first such row's line."""
+        sets = self.label_sets(sep)
+        for code, names in sets.items():
+            for name in names:
+                if name not in labels:
+                    raise unknown_label(labels, self.name, self._first_line(code), name)
+        codes = sorted(sets)
+        table = multi_hot([sets[c] for c in codes], labels.itos)
+        position = np.zeros(len(self.data.label_names), dtype=np.int64)
+        position[codes] = np.arange(len(codes))
+        return table[position[self._codes()]]
 
     def label_ids(self, labels: Vocab) -> np.ndarray:
         """Each row's id in ``labels`` (int64); a label that ``labels`` lacks is a `DataError` naming the first such row's line."""

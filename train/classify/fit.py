@@ -13,6 +13,7 @@ from torch import nn
 
 from data_processor.batching import Batch, BucketBatcher
 from data_processor.messages import Log, log_stderr
+from train.classify.multilabel import choose
 from train.common.distributed import SINGLE, Cluster
 from train.common.loop import run_epochs
 
@@ -23,7 +24,8 @@ class FitResult:
 
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
-    best_dev_accuracy: float = float("-inf")
+    best_score: float = float("-inf")  # of the monitored dev metric: accuracy, or micro-F1 for multi-label data
+    monitor: str = "dev_accuracy"
     best_state: dict[str, torch.Tensor] | None = None
 
 
@@ -57,7 +59,9 @@ def planned_epochs(batches_per_pass: int, epochs: int, min_steps: int) -> int:
 
 class ClassifierTrainer:
     """One cross-entropy step per batch (with gradient-norm clipping), dev loss and accuracy, and the learning-rate
-    schedule stepped after each epoch: an `EpochTrainer`.
+    schedule stepped after each epoch: an `EpochTrainer`. A multi-label model (``model.multi_label``) learns with
+    binary cross-entropy per label instead, and is monitored by its dev micro-F1 (labels chosen at probability 0.5;
+    the thresholds are tuned once training ends).
 
     With a distributed ``cluster`` the model trains inside `DistributedDataParallel` on this process's share of each
     batch; each share's summed loss is scaled by ``world / rows in the whole batch``, so the averaged gradient is
@@ -71,7 +75,9 @@ class ClassifierTrainer:
         self.model, self.train_batches, self.dev_batches = model, train_batches, dev_batches
         self.optimizer, self.device, self.clip, self.scheduler, self.cluster = optimizer, device, clip, scheduler, cluster
         self.parallel = cluster.wrap(model, device)
-        self.loss_fn = nn.CrossEntropyLoss(reduction="sum")
+        self.multi_label = bool(getattr(model, "multi_label", False))
+        self.loss_fn = nn.BCEWithLogitsLoss(reduction="sum") if self.multi_label else nn.CrossEntropyLoss(reduction="sum")
+        self.monitor = "dev_micro_f1" if self.multi_label else "dev_accuracy"
         self.dev_labels = dev_batches.labels.numpy()
 
     def epoch_steps(self, epoch: int) -> tuple[Iterable[Batch], int]:
@@ -91,7 +97,14 @@ class ClassifierTrainer:
         self.optimizer.step()
         if empty:
             return {"loss": 0.0, "correct": 0, "count": 0}
-        return {"loss": loss.item(), "correct": int((logits.argmax(1) == batch.labels).sum()), "count": len(batch.labels)}
+        return {"loss": loss.item(), "correct": self._correct(logits.detach(), batch.labels), "count": len(batch.labels)}
+
+    def _correct(self, logits: torch.Tensor, labels: torch.Tensor) -> int:
+        """Rows predicted right: the class, or (multi-label) exactly the label set, at probability 0.5."""
+        if not self.multi_label:
+            return int((logits.argmax(1) == labels).sum())
+        chosen = torch.from_numpy(choose(logits.float().cpu().numpy(), np.zeros(logits.size(1))))
+        return int((chosen == (labels.cpu() > 0.5)).all(1).sum())
 
     def train_metrics(self, sums: dict[str, float]) -> dict[str, float]:
         seen = max(sums.get("count", 0), 1)
@@ -100,12 +113,21 @@ class ClassifierTrainer:
     def validate(self) -> dict[str, float]:
         probs = predict_proba(self.model, self.dev_batches, self.device, self.cluster)
         labels = self.dev_labels
+        if self.multi_label:
+            p = np.clip(probs, 1e-12, 1 - 1e-7)
+            loss = float(-(labels * np.log(p) + (1 - labels) * np.log1p(-p)).sum(1).mean())
+            chosen = choose(probs, np.full(probs.shape[1], 0.5))
+            true = labels > 0.5
+            tp = float(np.logical_and(chosen, true).sum())
+            return {"dev_loss": round(loss, 6), "dev_accuracy": round(float((chosen == true).all(1).mean()), 6),
+                    "dev_micro_f1": round(2 * tp / max(float(chosen.sum() + true.sum()), 1.0), 6)}
         accuracy = float((probs.argmax(1) == labels).mean())
         loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
         return {"dev_loss": round(loss, 6), "dev_accuracy": round(accuracy, 6)}
 
     def describe(self, r: dict) -> str:
-        return f"train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}  dev loss {r['dev_loss']:.4f} acc {r['dev_accuracy']:.4f}"
+        line = f"train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}  dev loss {r['dev_loss']:.4f} acc {r['dev_accuracy']:.4f}"
+        return line + (f" micro-F1 {r['dev_micro_f1']:.4f}" if "dev_micro_f1" in r else "")
 
     def learning_rate(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
@@ -113,7 +135,7 @@ class ClassifierTrainer:
     def step_schedule(self, record: dict) -> None:
         """Step the learning-rate schedule after an epoch (a plateau schedule watches dev accuracy)."""
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(record["dev_accuracy"])
+            self.scheduler.step(record[self.monitor])
         elif self.scheduler is not None:
             self.scheduler.step()
 
@@ -150,9 +172,9 @@ def fit(
     log: Log = log_stderr,
     cluster: Cluster = SINGLE,
 ) -> FitResult:
-    """Train for up to ``epochs``, keeping the state with the best dev accuracy.
+    """Train for up to ``epochs``, keeping the state with the best dev accuracy (micro-F1 for a multi-label model).
 
-    Stops early when dev accuracy has not improved for ``patience`` epochs.
+    Stops early when it has not improved for ``patience`` epochs.
     ``on_epoch`` receives each epoch's record (after the best state is updated),
     ``on_best`` each new best state, ``checkpoint`` the resumable state after each
     epoch. ``resume`` (such a state) goes on from where it was taken, with
@@ -163,11 +185,11 @@ def fit(
     result = FitResult()
     if resume is not None:
         loop = resume["loop"]
-        result.best_epoch, result.best_dev_accuracy, result.best_state = loop["best_epoch"], loop["best_score"], best_state
+        result.best_epoch, result.best_score, result.best_state = loop["best_epoch"], loop["best_score"], best_state
 
     def keep(record: dict, improved: bool) -> None:
         if improved:
-            result.best_epoch, result.best_dev_accuracy = record["epoch"], record["dev_accuracy"]
+            result.best_epoch, result.best_score = record["epoch"], record[trainer.monitor]
             result.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
             if on_best is not None:
                 on_best(result.best_state)
@@ -175,7 +197,8 @@ def fit(
             on_epoch(record)
 
     trainer = ClassifierTrainer(model, train_batches, dev_batches, optimizer, device, clip, scheduler, cluster)
-    loop = run_epochs(trainer, epochs, monitor="dev_accuracy", higher_is_better=True, patience=patience, on_epoch=keep,
+    result.monitor = trainer.monitor
+    loop = run_epochs(trainer, epochs, monitor=trainer.monitor, higher_is_better=True, patience=patience, on_epoch=keep,
                       after_epoch=trainer.step_schedule, checkpoint=checkpoint, resume=resume, progress=progress, log=log,
                       cluster=cluster)
     result.history = loop.history

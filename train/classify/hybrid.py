@@ -68,11 +68,12 @@ def train_hybrid(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | 
         f"{summary['best_dev_accuracy']:.4f} ({config.cell} alone) -> {dev_accuracy:.4f}")
     run.save_json(FUSION_FILE, {"tfidf_weight": weight})
     fused = HybridPredictor(run.path)
+    dev_metrics = fused.evaluate(splits.dev, names["dev"])
     test_metrics = fused.evaluate(splits.test, names["test"]) if splits.test else None
     result = {"run": summary["run"], "best_epoch": summary["best_epoch"], "best_dev_accuracy": dev_accuracy, "epochs_run": summary["epochs_run"],
               "tfidf_weight": weight, "rnn_dev_accuracy": summary["best_dev_accuracy"],
               **{f"rnn_{k}": summary[k] for k in ("test_accuracy", "test_macro_f1") if k in summary}}
-    result = write_report(run, result, test_metrics)
+    result = write_report(run, result, test_metrics, dev_metrics)
     run.mark_complete(result)
     return result
 

@@ -33,7 +33,7 @@ class Predictor:
         self.config = run.load_settings(ClassifierConfig)
         tokenize, stopwords = load_text_tools(run, self.config)
         self.pipeline = TextPipeline(tokenize, stopwords, Vocab.load(run.file("vocab.json")), Vocab.load(run.file("labels.json")),
-                                     self.config.max_len, self.config.backoff)
+                                     self.config.max_len, self.config.backoff, self.config.label_sep if self.config.multi_label else None)
         self.device = resolve_device(device)
         self.model = build_model(self.config, self.pipeline.vocab, len(self.pipeline.labels))
         try:
@@ -73,4 +73,4 @@ class Predictor:
     def evaluate(self, examples: Sequence[Example], source: str) -> dict:
         """Metrics on labelled examples (a label the run never saw is a `DataError`)."""
         batches = self.pipeline.labelled_batches(examples, source, self.batch_size)
-        return batch_metrics(self.model, batches, self.pipeline.labels, self.device)
+        return batch_metrics(self.model, batches, self.pipeline.labels, self.device, thresholds=self.thresholds)

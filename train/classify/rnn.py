@@ -20,6 +20,12 @@ from data_processor.vocab import Vocab
 from models.classifier import RNNClassifier
 from train.classify.embedding import build_embedding, check_inputs, resolve_embedding
 from train.classify.fit import fit, planned_epochs, predict_proba
+from train.classify.multilabel import (
+    choose,
+    multilabel_metrics,
+    save_thresholds,
+    tune_thresholds,
+)
 from train.classify.run_files import save_text_tools, write_report
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.classify.text_pipeline import prepare_data
@@ -134,17 +140,27 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
         raise Interrupted(run) from None
     assert result.best_state is not None
     model.load_state_dict(result.best_state)
-    test_metrics = batch_metrics(model, data.test, labels, device, cluster) if data.test is not None else None
+    thresholds = None
+    if config.multi_label:  # the decision thresholds are chosen on dev, with the kept weights
+        dev_probs = predict_proba(model, data.dev, device, cluster)
+        thresholds = tune_thresholds(dev_probs, data.dev.labels.numpy(), config.threshold)
+    dev_metrics = batch_metrics(model, data.dev, labels, device, cluster, thresholds)
+    test_metrics = batch_metrics(model, data.test, labels, device, cluster, thresholds) if data.test is not None else None
     summary = {"run": str(run.path) if run is not None else "", "best_epoch": result.best_epoch,
-               "best_dev_accuracy": result.best_dev_accuracy, "epochs_run": len(result.history)}
+               f"best_{result.monitor}": result.best_score, "epochs_run": len(result.history)}
     if not main:
         return run, summary  # type: ignore[return-value]
+    if thresholds is not None:
+        save_thresholds(run, config.threshold, thresholds, labels.itos, dev_metrics["micro_f1"])
+        summary.update(multi_label=True, threshold=config.threshold, dev_micro_f1=dev_metrics["micro_f1"])
+        log(f"thresholds ({config.threshold}), chosen on dev: " + ", ".join(f"{n} {t:.2f}" for n, t in zip(labels.itos, thresholds))
+            + f"; dev micro-F1 {dev_metrics['micro_f1']:.4f}")
     from train.common.plots import (
         plot_curves,  # matplotlib is slow to import: only training draws
     )
 
     plot_curves(result.history, run.file("curves.png"))
-    return run, write_report(run, summary, test_metrics)
+    return run, write_report(run, summary, test_metrics, dev_metrics)
 
 
 def check_same_data(run: RunDir, vocab: Vocab, labels: Vocab) -> None:
@@ -156,7 +172,11 @@ def check_same_data(run: RunDir, vocab: Vocab, labels: Vocab) -> None:
                             "started (was a data file changed?); a run can resume only on the data it started with")
 
 
-def batch_metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device: torch.device, cluster: Cluster = SINGLE) -> dict:
-    """Accuracy, macro-F1, report and confusion matrix of ``model`` on labelled ``batches`` (sharded, with a distributed ``cluster``)."""
+def batch_metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device: torch.device, cluster: Cluster = SINGLE,
+                  thresholds: np.ndarray | None = None) -> dict:
+    """Accuracy, macro-F1, report and confusion matrix of ``model`` on labelled ``batches`` (sharded, with a distributed
+    ``cluster``); for a multi-label model, the multi-label metrics of the label sets ``thresholds`` choose."""
     probs = predict_proba(model, batches, device, cluster)
+    if thresholds is not None:
+        return multilabel_metrics(batches.labels.numpy(), choose(probs, thresholds), labels.itos)
     return classification_metrics(batches.labels.numpy(), probs.argmax(1), labels.itos)

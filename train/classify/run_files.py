@@ -7,25 +7,52 @@ import shutil
 from data_processor.atomic import write_text
 from data_processor.tokenizers import Tokenizer, get_tokenizer
 from train.classify.settings import ClassifierConfig
-from train.common.metrics import format_confusion
+from train.common.metrics import (
+    METRIC_NAMES,
+    MULTI_LABEL_KEYS,
+    format_confusion,
+    metric_lines,
+)
 from train.common.rundir import RunDir
 
 
-def write_report(run: RunDir, summary: dict, test_metrics: dict | None) -> dict:
-    """Write ``report.txt``, ``test_metrics.json`` (when there is a test set) and ``summary.json``; return the summary.
+def write_report(run: RunDir, summary: dict, test_metrics: dict | None, dev_metrics: dict | None = None) -> dict:
+    """Write ``report.txt``, ``test_metrics.json`` (when there is a test set), ``summary.json`` and ``confusion.png``;
+    return the summary.
 
-    ``summary`` holds the run, the best epoch and dev accuracy and the epochs run;
-    the test accuracy and macro-F1 are added to it.
+    ``summary`` holds the run, the best epoch and dev accuracy (micro-F1 for a
+    multi-label run) and the epochs run; the test figures are added to it
+    (accuracy and macro-F1, or the multi-label metrics). ``confusion.png`` pictures the
+    test metrics' confusion matrix, else ``dev_metrics``' one; with neither, there is no picture.
     """
-    report = [f"run: {run.path}", f"best dev accuracy: {summary['best_dev_accuracy']:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']})"]
+    monitor = "micro_f1" if summary.get("multi_label") else "accuracy"
+    best = summary[f"best_dev_{monitor}"]
+    report = [f"run: {run.path}", f"best dev {METRIC_NAMES[monitor]}: {best:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']})"]
+    if summary.get("multi_label"):
+        report.append(f"decision thresholds ({summary['threshold']}, chosen on dev, thresholds.json): dev micro-F1 {summary['dev_micro_f1']:.4f}")
     if test_metrics is not None:
-        summary = {**summary, "test_accuracy": test_metrics["accuracy"], "test_macro_f1": test_metrics["macro_f1"]}
-        report += [f"test accuracy: {test_metrics['accuracy']:.4f}  macro-F1: {test_metrics['macro_f1']:.4f}", "", test_metrics["report"],
+        keys = MULTI_LABEL_KEYS if test_metrics.get("multi_label") else ("accuracy", "macro_f1")
+        summary = {**summary, **{f"test_{key}": test_metrics[key] for key in keys}}
+        report += ["test " + "  ".join(metric_lines(test_metrics)), "", test_metrics["report"],
                    format_confusion(test_metrics["confusion"], test_metrics["labels"])]
         run.save_json("test_metrics.json", {k: v for k, v in test_metrics.items() if k != "report"})
     write_text(run.file("report.txt"), "\n".join(report) + "\n")
     run.save_json("summary.json", summary)
+    for split, metrics in (("test", test_metrics), ("dev", dev_metrics)):
+        if metrics is not None:
+            # matplotlib is slow to import: predict never draws
+            from train.common.plots import plot_confusion
+
+            plot_confusion(metrics["confusion"], metrics["labels"], run.file("confusion.png"), confusion_title(split, metrics))
+            break
     return summary
+
+
+def confusion_title(split: str, metrics: dict) -> str:
+    """The title of a confusion picture of ``split`` (test, dev, a file name): a label co-occurrence matrix for multi-label metrics."""
+    if metrics.get("multi_label"):
+        return f"{split}: label co-occurrence, normalised by row (rows: true label, columns: predicted)"
+    return f"{split}: normalised confusion (rows: true label)"
 
 
 def save_text_tools(run: RunDir, config: ClassifierConfig, stopwords: frozenset[str]) -> None:

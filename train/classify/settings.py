@@ -206,3 +206,38 @@ class EvaluateSettings(TableSettings):
     run: str = option("", "run directory written by training", required=True)
     file: str = option("", "labelled file (.csv, .tsv/.txt, .jsonl)", positional=True)
     device: str = option("cpu", "where the model runs", choices=DEVICES)
+    plot: str | None = option(None, "also draw the confusion matrix, row-normalised, as a PNG heatmap at this path "
+                              "(its directory must exist)", metavar="PATH")
+
+
+@dataclass
+class ServeSettings(Settings):
+    """``serve``: an HTTP JSON API (and a small web page) in front of a trained classifier."""
+
+    run: str = option("", "run directory written by training", required=True)
+    host: str = option("127.0.0.1", "address to listen on; 127.0.0.1 serves this machine only, 0.0.0.0 every network "
+                       "interface (the API has no authentication: put it behind a proxy that has, to expose it)")
+    port: int = option(8000, "TCP port to listen on (0: any free port, printed at start)", at_least=0, at_most=65535)
+    device: str = option("cpu", "where the model runs", choices=DEVICES)
+    threads: int | None = option(None, "torch threads for an RNN or hybrid run (default: torch's own, one per core)", at_least=1)
+    max_chars: int = option(2000, "longest text accepted, in characters; a longer one is refused with HTTP 413", at_least=1)
+    max_texts: int = option(500, "most texts in one request; more are refused with HTTP 413", at_least=1)
+    max_batch: int = option(64, "concurrent requests are gathered into one model call of up to this many texts "
+                            "(a single request with more texts still goes in one call)", at_least=1)
+    batch_wait_ms: float = option(2.0, "under concurrent load (the last model call served several requests), how long a "
+                                  "model call waits for more requests to join it, in milliseconds (0: only those already "
+                                  "waiting join); a lone client's requests never wait", at_least=0.0, at_most=1000.0)
+    access_log: bool = option(True, "no line on stderr per request", flag="--no-access-log")
+
+
+@dataclass
+class ExportSettings(TableSettings):
+    """``export``: a trained RNN/GRU/LSTM classifier as an ONNX graph, with the JSON that turns text into its inputs."""
+
+    run: str = option("", "run directory written by training (--model rnn, gru or lstm)", required=True)
+    out: str = option("", "the .onnx file to write; its settings go beside it (model.onnx -> model.json, and "
+                      "model.user_dict.txt when the run has a jieba user dictionary)", required=True, metavar="FILE.onnx")
+    check_file: str | None = option(None, "then run onnxruntime and PyTorch on this file's texts (.txt one per line, or "
+                                    ".csv/.tsv/.jsonl with --text-col) and fail unless every predicted label is the same and "
+                                    "no probability differs by more than 1e-5", flag="--check", metavar="FILE")
+    opset: int = option(20, "ONNX opset version of the graph, 18 to 23", at_least=18, at_most=23)

@@ -22,7 +22,13 @@ from data_processor.token_cache import TextScan, cache_dir, cached_tokens
 from data_processor.token_store import TokenLists, TokenStore
 from data_processor.tokenizers import Tokenizer, get_tokenizer, tokenizer_identity
 from data_processor.vocab import Vocab
-from train.classify.data import LabelledTexts, Split, encode_labels, read_splits
+from train.classify.data import (
+    LabelledTexts,
+    Split,
+    encode_label_sets,
+    encode_labels,
+    read_splits,
+)
 from train.classify.settings import ClassifierConfig, eval_batch_size
 
 # Texts to label are cut to max_len * CHARS_PER_TOKEN characters before segmentation: far more than max_len tokens
@@ -40,6 +46,7 @@ class TextPipeline:
     labels: Vocab
     max_len: int
     backoff: str = "none"
+    label_sep: str | None = None  # multi-label data: the labels of a cell are joined by it
 
     def tokens(self, text: str) -> list[str]:
         """The tokens the model sees for ``text``: tokenized, stopwords removed, unknown words spelt out (with char back-off)."""
@@ -57,11 +64,13 @@ class TextPipeline:
         """The token lists the model sees for texts ``rows`` of ``store`` (default: all), back-off applied: read lazily."""
         return TokenLists(store, rows, self.backoff_table(store.table))
 
-    def encode_labels(self, examples: Sequence[Example], source: str) -> list[int]:
-        """Label ids; a label that training never saw is a `DataError` naming its line."""
+    def encode_labels(self, examples: Sequence[Example], source: str) -> list[int] | np.ndarray:
+        """Label ids (a multi-hot matrix for multi-label data); a label that training never saw is a `DataError` naming its line."""
+        if self.label_sep is not None:
+            return encode_label_sets(self.labels, examples, self.label_sep, source)
         return encode_labels(self.labels, examples, source)
 
-    def batches(self, texts: Sequence[str], batch_size: int, labels: Sequence[int] | None = None, shuffle: bool = False,
+    def batches(self, texts: Sequence[str], batch_size: int, labels: Sequence[int] | np.ndarray | None = None, shuffle: bool = False,
                 seed: int = 0) -> BucketBatcher:
         """Length-bucketed batches of ``texts`` (with label ids, if given)."""
         budget = self.max_len * CHARS_PER_TOKEN
@@ -126,13 +135,14 @@ def prepare_data(config: ClassifierConfig, log: Log = log_stderr, rank: int = 0,
     counts = train_store.token_counts(splits.train.rows)
     build_vocab = backoff_vocab_from_counts if config.backoff == "char" else Vocab.from_counts
     vocab = build_vocab(counts, min_freq=config.min_freq, max_size=config.max_vocab)
-    labels = splits.train.label_vocab()
-    pipeline = TextPipeline(tokenize, stopwords, vocab, labels, config.max_len, config.backoff)
+    sep = config.label_sep if config.multi_label else None
+    labels = splits.train.multi_label_vocab(sep) if sep is not None else splits.train.label_vocab()
+    pipeline = TextPipeline(tokenize, stopwords, vocab, labels, config.max_len, config.backoff, sep)
     log(f"vocabulary: {len(vocab)} tokens (min_freq {config.min_freq}, back-off {config.backoff}); labels: {', '.join(labels.itos)}")
 
     def batches(split: Split, name: str, batch_size: int, shuffle: bool = False) -> BucketBatcher:
-        return pipeline.store_batches(store(split.data, name), split.rows, batch_size, split.label_ids(labels), shuffle, config.seed,
-                                      rank, world)
+        targets = split.label_matrix(labels, sep) if sep is not None else split.label_ids(labels)
+        return pipeline.store_batches(store(split.data, name), split.rows, batch_size, targets, shuffle, config.seed, rank, world)
 
     train_batches = batches(splits.train, "train", config.batch_size, shuffle=True)
     eval_batch = eval_batch_size(config)

@@ -21,7 +21,17 @@ from data_processor.stopwords import load_stopwords, remove_stopwords
 from data_processor.tokenizers import Tokenizer, get_tokenizer
 from data_processor.vocab import Vocab
 from models.tfidf import TfidfClassifier
-from train.classify.data import build_label_vocab, encode_labels, load_splits
+from train.classify.data import LabelTargets, load_splits
+from train.classify.multilabel import (
+    MARGIN_GRID,
+    PROBABILITY_GRID,
+    choose,
+    label_sets,
+    load_thresholds,
+    multilabel_metrics,
+    save_thresholds,
+    tune_thresholds,
+)
 from train.classify.run_files import load_text_tools, save_text_tools, write_report
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.common.metrics import classification_metrics
@@ -41,14 +51,15 @@ def build_tfidf(config: ClassifierConfig, tokenize: Tokenizer | None = None, sto
             return remove_stopwords(words(text), stopwords)
 
     return TfidfClassifier(config.tfidf_features, config.tfidf_classifier, ngram_max=config.tfidf_ngrams, c=config.tfidf_c,
-                           tokenize=features, seed=config.seed)
+                           tokenize=features, seed=config.seed, multi_label=config.multi_label)
 
 
-def fit_tfidf(config: ClassifierConfig, train: Sequence[Example], y_train: Sequence[int], log: Log = log_stderr) -> TfidfClassifier:
+def fit_tfidf(config: ClassifierConfig, train: Sequence[Example], y_train: Sequence[int] | np.ndarray, log: Log = log_stderr) -> TfidfClassifier:
     """The TF-IDF model a config describes, fitted on labelled training examples."""
     model = build_tfidf(config, stopwords=model_stopwords(config))
     start = time.perf_counter()
-    log(f"tfidf: {config.tfidf_features} 1-{config.tfidf_ngrams}-grams + {config.tfidf_classifier} (C={config.tfidf_c}), fitting on {len(y_train)} texts")
+    log(f"tfidf: {config.tfidf_features} 1-{config.tfidf_ngrams}-grams + {config.tfidf_classifier} (C={config.tfidf_c})"
+        f"{' one-vs-rest per label' if config.multi_label else ''}, fitting on {len(y_train)} texts")
     model.fit([e.text for e in train], y_train)
     log(f"tfidf: {len(model.vectorizer.vocabulary_)} features, fitted in {time.perf_counter() - start:.1f}s")
     return model
@@ -79,28 +90,50 @@ def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     config.validate()
     splits, names = load_splits(config, log)
     log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test)} test")
-    labels = build_label_vocab(splits.train, names["train"])
-    y_dev = encode_labels(labels, splits.dev, names["dev"])
-    y_test = encode_labels(labels, splits.test, names["test"]) if splits.test else None
+    targets = LabelTargets(config.label_sep if config.multi_label else None)
+    labels = targets.vocab(splits.train, names["train"])
+    y_dev = targets.encode(labels, splits.dev, names["dev"])
+    y_test = targets.encode(labels, splits.test, names["test"]) if splits.test else None
     start = time.perf_counter()
-    model = fit_tfidf(config, splits.train, encode_labels(labels, splits.train, names["train"]), log)
+    model = fit_tfidf(config, splits.train, targets.encode(labels, splits.train, names["train"]), log)
     seconds = time.perf_counter() - start
-    dev_accuracy = float((model.predict([e.text for e in splits.dev]) == np.asarray(y_dev)).mean())
-    log(f"tfidf: dev accuracy {dev_accuracy:.4f}")
+    dev_scores = model_scores(model, [e.text for e in splits.dev])
+    thresholds = None
+    if config.multi_label:
+        thresholds = tune_thresholds(dev_scores, y_dev, config.threshold, PROBABILITY_GRID if model.probabilistic else MARGIN_GRID)
+    dev_metrics = scored_metrics(dev_scores, y_dev, labels.itos, thresholds)
+    monitor = "micro_f1" if config.multi_label else "accuracy"
+    log(f"tfidf: dev {monitor.replace('_', '-')} {dev_metrics[monitor]:.4f}")
 
     run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
     run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": "cpu"})
     labels.save(run.file("labels.json"))
     save_tfidf(run, model)
     save_text_tools(run, config, model_stopwords(config))
-    append_jsonl(run.file("metrics.jsonl"), {"epoch": 1, "dev_accuracy": round(dev_accuracy, 6), "seconds": round(seconds, 3)})
+    append_jsonl(run.file("metrics.jsonl"), {"epoch": 1, f"dev_{monitor}": round(dev_metrics[monitor], 6), "seconds": round(seconds, 3)})
     log(f"run directory: {run.path}")
+    summary = {"run": str(run.path), "best_epoch": 1, f"best_dev_{monitor}": dev_metrics[monitor], "epochs_run": 1}
+    if thresholds is not None:
+        save_thresholds(run, config.threshold, thresholds, labels.itos, dev_metrics["micro_f1"])
+        summary.update(multi_label=True, threshold=config.threshold, dev_micro_f1=dev_metrics["micro_f1"])
     test_metrics = None
     if y_test is not None:
-        test_metrics = classification_metrics(y_test, model.predict([e.text for e in splits.test]), labels.itos)
-    summary = write_report(run, {"run": str(run.path), "best_epoch": 1, "best_dev_accuracy": dev_accuracy, "epochs_run": 1}, test_metrics)
+        test_metrics = scored_metrics(model_scores(model, [e.text for e in splits.test]), y_test, labels.itos, thresholds)
+    summary = write_report(run, summary, test_metrics, dev_metrics)
     run.mark_complete(summary)
     return summary
+
+
+def model_scores(model: TfidfClassifier, texts: Sequence[str]) -> np.ndarray:
+    """What thresholds and the argmax apply to: probabilities (logistic regression) or decision scores (svm)."""
+    return model.predict_proba(texts) if model.probabilistic else model.decision_function(texts)
+
+
+def scored_metrics(scores: np.ndarray, y: Sequence[int] | np.ndarray, names: Sequence[str], thresholds: np.ndarray | None) -> dict:
+    """Single-label metrics of the best-scoring labels, or (with ``thresholds``) multi-label metrics of the chosen sets."""
+    if thresholds is not None:
+        return multilabel_metrics(np.asarray(y), choose(scores, thresholds), names)
+    return classification_metrics(y, scores.argmax(1), names)
 
 
 def model_stopwords(config: ClassifierConfig) -> frozenset[str]:
@@ -112,7 +145,6 @@ class TfidfPredictor:
     """A trained ``--model tfidf`` run loaded from its directory alone; the same interface as `Predictor`."""
 
     NEEDS = ("config.json", "labels.json", VOCAB_FILE, ARRAYS_FILE)
-    multi_label = False
 
     def __init__(self, run_dir: str | Path) -> None:
         run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
@@ -120,6 +152,9 @@ class TfidfPredictor:
         self.labels = Vocab.load(run.file("labels.json"))
         self.model = load_tfidf(run, self.config)
         self.run = run
+        self.multi_label = self.config.multi_label
+        self.thresholds = load_thresholds(run, self.label_names) if self.multi_label else None
+        self.targets = LabelTargets(self.config.label_sep if self.multi_label else None)
 
     @property
     def label_names(self) -> list[str]:
@@ -130,20 +165,28 @@ class TfidfPredictor:
         """True for logistic regression; a LinearSVC's `predict` gives margins instead of probabilities."""
         return self.model.probabilistic
 
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities ``[N, C]`` (logistic regression runs only; each label's own for multi-label)."""
+        return self.model.predict_proba(texts)
+
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
-        """The best label of each text, with its probability (logreg) or its margin over the runner-up (svm)."""
+        """The best label of each text, with its probability (logreg) or its margin over the runner-up (svm; a
+        multi-label svm run gives the label's own margin)."""
         if self.probabilistic:
             probs = self.model.predict_proba(texts)
             return [(self.label_names[i], float(p[i])) for i, p in zip(probs.argmax(1), probs)]
-        scores = np.sort(self.model.decision_function(texts), axis=1)
-        best = self.model.predict(texts)
-        return [(self.label_names[i], float(s[-1] - s[-2])) for i, s in zip(best, scores)]
+        scores = self.model.decision_function(texts)
+        ranked = np.sort(scores, axis=1)
+        return [(self.label_names[i], float(s[i] if self.multi_label else r[-1] - r[-2])) for i, s, r in zip(scores.argmax(1), scores, ranked)]
 
     def predict_labels(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
-        """Each text's predicted labels with their scores (see `Predictor.predict_labels`)."""
-        return [[pair] for pair in self.predict(texts)]
+        """Each text's predicted labels with their scores, highest first (see `Predictor.predict_labels`)."""
+        if self.thresholds is None:
+            return [[pair] for pair in self.predict(texts)]
+        scores = model_scores(self.model, texts)
+        return label_sets(choose(scores, self.thresholds), scores, self.label_names)
 
     def evaluate(self, examples: Sequence[Example], source: str) -> dict:
         """Metrics on labelled examples (a label the run never saw is a `DataError`)."""
-        y = encode_labels(self.labels, examples, source)
-        return classification_metrics(y, self.model.predict([e.text for e in examples]), self.label_names)
+        y = self.targets.encode(self.labels, examples, source)
+        return scored_metrics(model_scores(self.model, [e.text for e in examples]), y, self.label_names, self.thresholds)

@@ -30,3 +30,15 @@ def format_confusion(confusion: list[list[int]], label_names: Sequence[str]) -> 
     head = "true \\ pred".ljust(width) + "".join(n.rjust(width) for n in label_names)
     rows = [name.ljust(width) + "".join(str(v).rjust(width) for v in row) for name, row in zip(label_names, confusion)]
     return "\n".join([head, *rows])
+
+
+MULTI_LABEL_KEYS = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss")
+METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "micro_f1": "micro-F1", "samples_f1": "samples-F1",
+                "subset_accuracy": "subset accuracy", "hamming_loss": "Hamming loss"}
+
+
+def metric_lines(metrics: dict) -> list[str]:
+    """The headline figures of `classification_metrics` (accuracy, macro-F1) or, for multi-label metrics, micro-,
+    macro- and samples-F1, subset accuracy and Hamming loss: one ``name: value`` line each."""
+    keys = MULTI_LABEL_KEYS if metrics.get("multi_label") else ("accuracy", "macro_f1")
+    return [f"{METRIC_NAMES[key]}: {metrics[key]:.4f}" for key in keys]
