@@ -138,7 +138,7 @@ def add_predict(sub) -> None:
 
 
 def cmd_predict(s) -> int:
-    from data_processor.io import read_table, tsv_field
+    from data_processor.io import tsv_field
     from train.classify.predictors import load_predictor
 
     texts = list(s.texts or [])
@@ -146,10 +146,7 @@ def cmd_predict(s) -> int:
         if not text.strip():
             raise ConfigError(f"text {number} of the command line is empty; there is nothing to classify in it")
     if s.file:
-        fmt = s.format or ("tsv" if s.file.endswith(".txt") and s.text_col is None else None)
-        table = read_table(s.file, s.text_col if s.text_col is not None else (0 if fmt == "tsv" else None),
-                           s.label_col, fmt, s.encoding, s.skip_bad_rows, require_label=False)
-        texts += table.texts
+        texts += read_texts_file(s, s.file)
     if not texts:
         raise ConfigError("nothing to predict: give texts as arguments or --file FILE")
     predictor = load_predictor(s.run, s.device)

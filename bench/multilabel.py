@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.accuracy import parse_overrides  # noqa: E402
 from bench.run_benchmarks import machine  # noqa: E402
+from bench.scale import write_rows  # noqa: E402
 from train.common.metrics import METRIC_NAMES  # noqa: E402
 
 SOURCE = ROOT.parent / "shared" / "data" / "online_shopping_10_cats.csv"
@@ -62,12 +63,7 @@ def write_multilabel_splits(source: Path, directory: Path, train_rows: int | Non
         train = stratified_split(train, [e.label for e in train], (share, 1 - share), SPLIT_SEED)[0]
     paths = {}
     for split, examples in (("train", train), ("dev", dev), ("test", test)):
-        path = directory / f"shopping-multilabel.{split}.csv"
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["text", "label"])
-            writer.writerows((e.text, e.label) for e in examples)
-        paths[split] = str(path)
+        paths[split] = str(write_rows(directory / f"shopping-multilabel.{split}.csv", [(e.text, e.label) for e in examples]))
     return paths
 
 

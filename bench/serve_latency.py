@@ -28,7 +28,6 @@ chromium (playwright), classifies a review and saves a picture of the page.
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import json
 import os
@@ -47,18 +46,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scale import write_rows  # noqa: E402
 from data_processor.datasets import load_classification_dataset  # noqa: E402
 
 DEFAULT_MODEL = "--model lstm --epochs 1 --min-steps 0 --embedding random --no-progress"
 SCREENSHOT_TEXT = "这家酒店位置很好，房间干净，服务员态度也很热情，下次还会再来。"
-
-
-def write_rows(path: Path, rows: list[tuple[str, str]]) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
 
 
 def train_run(directory: Path, rows: int, options: str, seed: int) -> Path:

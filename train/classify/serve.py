@@ -36,6 +36,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
+from train.classify.multilabel import choose, label_sets
+
 PAGE = Path(__file__).with_name("serve_page.html")
 DECIMALS = 6  # scores are rounded like predict --output-format jsonl's
 JSON_SLACK = 4096  # bytes of a request body beyond its texts: keys, brackets, whitespace
@@ -68,16 +70,18 @@ def prediction_rows(predictor: Any, texts: Sequence[str]) -> list[dict]:
     """One JSON-ready dict per text: ``label`` (the top one), ``score``, ``labels`` (the predicted set, highest first,
     ``[{"label", "score"}]``) and, for a probabilistic run, ``probabilities`` (``{label: p}``, in label order).
 
-    A probabilistic single-label run makes one model call (``predict_proba``; its labels are the argmax, as
-    ``predict_labels`` gives); a multi-label run asks ``predict_labels`` for the label sets, whose thresholds it knows.
+    A probabilistic run makes one model call (``predict_proba``): its labels are the argmax, or for a multi-label
+    run the sets its thresholds choose, as ``predict_labels`` gives them; a LinearSVC run asks ``predict_labels``.
     """
     texts = list(texts)
     names = list(predictor.label_names)
     probs = predictor.predict_proba(texts) if predictor.probabilistic else None
-    if probs is not None and not predictor.multi_label:
-        sets = [[(names[int(row.argmax())], float(row.max()))] for row in probs]
-    else:
+    if probs is None:
         sets = predictor.predict_labels(texts)
+    elif predictor.multi_label:
+        sets = label_sets(choose(probs, predictor.thresholds), probs, names)
+    else:
+        sets = [[(names[int(row.argmax())], float(row.max()))] for row in probs]
     rows = []
     for i, (text, chosen) in enumerate(zip(texts, sets)):
         labels = [{"label": label, "score": _round(score)} for label, score in chosen]
