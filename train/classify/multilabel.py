@@ -128,3 +128,12 @@ def multilabel_metrics(y_true: np.ndarray, chosen: np.ndarray, label_names: Sequ
         "report": classification_report(true, pred, labels=labels, target_names=list(label_names), digits=4, zero_division=0),
         "confusion": (true.T @ pred).tolist(),
     }
+
+
+def scored_metrics(scores: np.ndarray, y: Sequence[int] | np.ndarray, names: Sequence[str], thresholds: np.ndarray | None) -> dict:
+    """Single-label metrics of the best-scoring labels, or (with ``thresholds``) multi-label metrics of the sets they choose."""
+    if thresholds is not None:
+        return multilabel_metrics(np.asarray(y), choose(scores, thresholds), names)
+    from train.common.metrics import classification_metrics
+
+    return classification_metrics(y, scores.argmax(1), names)

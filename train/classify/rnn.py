@@ -20,17 +20,11 @@ from data_processor.vocab import Vocab
 from models.classifier import RNNClassifier
 from train.classify.embedding import build_embedding, check_inputs, resolve_embedding
 from train.classify.fit import fit, planned_epochs, predict_proba
-from train.classify.multilabel import (
-    choose,
-    multilabel_metrics,
-    save_thresholds,
-    tune_thresholds,
-)
+from train.classify.multilabel import save_thresholds, scored_metrics, tune_thresholds
 from train.classify.run_files import save_text_tools, write_report
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.classify.text_pipeline import prepare_data
 from train.common.distributed import SINGLE, Cluster, check_same_world
-from train.common.metrics import classification_metrics
 from train.common.optim import build_optimizer, build_scheduler
 from train.common.resume import (
     Interrupted,
@@ -140,11 +134,11 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
         raise Interrupted(run) from None
     assert result.best_state is not None
     model.load_state_dict(result.best_state)
-    thresholds = None
-    if config.multi_label:  # the decision thresholds are chosen on dev, with the kept weights
-        dev_probs = predict_proba(model, data.dev, device, cluster)
-        thresholds = tune_thresholds(dev_probs, data.dev.labels.numpy(), config.threshold)
-    dev_metrics = batch_metrics(model, data.dev, labels, device, cluster, thresholds)
+    thresholds = dev_metrics = None
+    if config.multi_label or data.test is None:  # thresholds are chosen on dev (with the kept weights); no test: dev is pictured
+        dev_probs, dev_labels = predict_proba(model, data.dev, device, cluster), data.dev.labels.numpy()
+        thresholds = tune_thresholds(dev_probs, dev_labels, config.threshold) if config.multi_label else None
+        dev_metrics = scored_metrics(dev_probs, dev_labels, labels.itos, thresholds)
     test_metrics = batch_metrics(model, data.test, labels, device, cluster, thresholds) if data.test is not None else None
     summary = {"run": str(run.path) if run is not None else "", "best_epoch": result.best_epoch,
                f"best_{result.monitor}": result.best_score, "epochs_run": len(result.history)}
@@ -176,7 +170,4 @@ def batch_metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, d
                   thresholds: np.ndarray | None = None) -> dict:
     """Accuracy, macro-F1, report and confusion matrix of ``model`` on labelled ``batches`` (sharded, with a distributed
     ``cluster``); for a multi-label model, the multi-label metrics of the label sets ``thresholds`` choose."""
-    probs = predict_proba(model, batches, device, cluster)
-    if thresholds is not None:
-        return multilabel_metrics(batches.labels.numpy(), choose(probs, thresholds), labels.itos)
-    return classification_metrics(batches.labels.numpy(), probs.argmax(1), labels.itos)
+    return scored_metrics(predict_proba(model, batches, device, cluster), batches.labels.numpy(), labels.itos, thresholds)

@@ -28,13 +28,12 @@ from train.classify.multilabel import (
     choose,
     label_sets,
     load_thresholds,
-    multilabel_metrics,
     save_thresholds,
+    scored_metrics,
     tune_thresholds,
 )
 from train.classify.run_files import load_text_tools, save_text_tools, write_report
 from train.classify.settings import RUN_KIND, ClassifierConfig
-from train.common.metrics import classification_metrics
 from train.common.rundir import RunDir
 
 VOCAB_FILE, ARRAYS_FILE = "tfidf_vocab.json", "tfidf.npz"
@@ -127,13 +126,6 @@ def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
 def model_scores(model: TfidfClassifier, texts: Sequence[str]) -> np.ndarray:
     """What thresholds and the argmax apply to: probabilities (logistic regression) or decision scores (svm)."""
     return model.predict_proba(texts) if model.probabilistic else model.decision_function(texts)
-
-
-def scored_metrics(scores: np.ndarray, y: Sequence[int] | np.ndarray, names: Sequence[str], thresholds: np.ndarray | None) -> dict:
-    """Single-label metrics of the best-scoring labels, or (with ``thresholds``) multi-label metrics of the chosen sets."""
-    if thresholds is not None:
-        return multilabel_metrics(np.asarray(y), choose(scores, thresholds), names)
-    return classification_metrics(y, scores.argmax(1), names)
 
 
 def model_stopwords(config: ClassifierConfig) -> frozenset[str]:
