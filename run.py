@@ -123,6 +123,46 @@ def dry_run_train(config) -> dict:
     return resolve_embedding(config, unpickle=False)[0].to_dict()
 
 
+# ---------------------------------------------------------------- pretrain
+
+def add_pretrain(sub) -> None:
+    from train.classify.pretrain_settings import PRETRAIN_GROUPS, PretrainConfig
+
+    p = sub.add_parser(
+        "pretrain", formatter_class=HelpFormatter,
+        help="pretrain a classifier's encoder as a bidirectional language model on unlabelled text",
+        description="Train the classifier's encoder (embedding and recurrent layers, with the classifier's tokenizer, "
+        "vocabulary rules and sizes) as a language model: the forward direction predicts the next token, the backward one "
+        "the previous token (sampled softmax, output tied to the embedding). Reports held-out perplexity per direction. "
+        "Fine-tune a classifier from it with: run.py train --encoder RUN. Without --corpus it learns from People's Daily.",
+    )
+    add_training_flags(add_options(p, PretrainConfig, PRETRAIN_GROUPS, skip=("label_col",))["run"])
+    p.set_defaults(handler=cmd_pretrain, settings=PretrainConfig)
+
+
+def cmd_pretrain(config) -> int:
+    from train.classify.pretrain import pretrain
+
+    check_one_process("pretrain")
+    return print_pretrain_summary(pretrain(config))
+
+
+def resume_pretrain(path: str, config) -> int:
+    from train.classify.pretrain import resume_pretrain as resume
+
+    check_one_process("pretrain")
+    return print_pretrain_summary(resume(path, config.progress))
+
+
+def print_pretrain_summary(s: dict) -> int:
+    backward = f", backward {s['dev_backward_perplexity']:.2f}" if "dev_backward_perplexity" in s else ""
+    print(f"held-out perplexity: forward {s['dev_forward_perplexity']:.2f}{backward} (epoch {s['best_epoch']} of {s['epochs_run']}, "
+          f"{s['steps']} steps, vocabulary {s['vocabulary']}, {s['seconds']:.0f}s"
+          f"{', stopped by --time-budget' if s['stopped_by_time_budget'] else ''})")
+    print(f"run saved to: {s['run']}")
+    return 0
+
+
 # ---------------------------------------------------------------- predict, evaluate
 
 def add_predict(sub) -> None:
@@ -483,6 +523,7 @@ def cmd_demo_seq2seq(s) -> int:
 # Each command: (name, function adding its parser). The first is the default command.
 COMMANDS: list[tuple[str, Callable]] = [
     ("train", add_train),
+    ("pretrain", add_pretrain),
     ("predict", add_predict),
     ("evaluate", add_evaluate),
     ("serve", add_serve),
@@ -493,9 +534,10 @@ COMMANDS: list[tuple[str, Callable]] = [
     ("demo", add_demo),
 ]
 # Commands whose --dry-run prints the resolved settings: how each resolves them.
-DRY_RUNS: dict[Callable, Callable] = {cmd_train: dry_run_train, cmd_generate_train: lambda config: config.resolved().to_dict()}
+DRY_RUNS: dict[Callable, Callable] = {cmd_train: dry_run_train, cmd_generate_train: lambda config: config.resolved().to_dict(),
+                                      cmd_pretrain: lambda config: (config.validate(), config.to_dict())[1]}
 # Commands with --resume RUN: what resumes a run of each.
-RESUMES: dict[Callable, Callable] = {cmd_train: resume_train, cmd_generate_train: resume_generate_train}
+RESUMES: dict[Callable, Callable] = {cmd_train: resume_train, cmd_generate_train: resume_generate_train, cmd_pretrain: resume_pretrain}
 
 
 def check_distributable(handler: Callable) -> None:

@@ -151,7 +151,8 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def collect(datasets: list[Dataset], models: list[str], seeds: list[int], overrides: dict, save: Path | None = None) -> dict:
-    """Every (dataset, model, seed) run; the token and embedding caches start cold and are shared by the runs.
+    """Every (dataset, model, seed) run; the token, embedding and encoder caches start cold and are shared by the runs
+    (so the first run with ``--set encoder=peoples-daily`` pays for pretraining the general-domain encoder).
 
     With ``save``, the results so far are written there (JSON) after every run, so a long benchmark that is
     stopped early still leaves its figures."""
@@ -159,7 +160,7 @@ def collect(datasets: list[Dataset], models: list[str], seeds: list[int], overri
     with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as tmp:
         tmp_path = Path(tmp)
         env = {**os.environ, "TOKEN_CACHE_DIR": str(tmp_path / "tokens"), "EMBEDDING_CACHE_DIR": str(tmp_path / "embeddings"),
-               "PYTHONPATH": str(ROOT)}
+               "ENCODER_CACHE_DIR": str(tmp_path / "encoders"), "PYTHONPATH": str(ROOT)}
         for dataset in datasets:
             if dataset.file is not None and not (SHARED / dataset.file).is_file():
                 print(f"[bench] {dataset.name}: skipped, {SHARED / dataset.file} is absent", file=sys.stderr, flush=True)

@@ -2,7 +2,7 @@
 
 CLASSIFIER_CELLS = ("rnn", "gru", "lstm")
 HYBRIDS = tuple(f"{cell}+tfidf" for cell in CLASSIFIER_CELLS)  # a recurrent model fused with TF-IDF
-POOLINGS = ("last", "max", "mean", "attention")
+POOLINGS = ("last", "max", "mean", "attention", "concat")  # concat: last, max and mean side by side (ULMFiT)
 CHAR_LM_CELLS = ("rnn", "gru", "lstm", "scratch-gru", "scratch-lstm")
 SEQ2SEQ_CELLS = ("rnn", "gru")
 TFIDF_FEATURES = ("char", "word")

@@ -15,9 +15,9 @@ class RNNClassifier(nn.Module):
     The recurrent layers never see padding (see `RecurrentStack`), so padding
     never changes a prediction. ``pooling`` turns the per-step outputs into
     one vector: ``last`` (the final hidden state of each direction), ``max``
-    or ``mean`` over the real steps, or ``attention``: a weighted mean whose
+    or ``mean`` over the real steps, ``attention``: a weighted mean whose
     weights (a softmax over the real steps) a learnt linear score of each
-    step's output sets.
+    step's output sets; or ``concat``: last, max and mean side by side.
 
     With ``multi_label`` each class is a yes/no question of its own:
     `probabilities` is a sigmoid per class instead of a softmax over them.
@@ -49,7 +49,7 @@ class RNNClassifier(nn.Module):
                                    embedding_weights, freeze_embedding, word_dropout, word_chars)
         self.attention = nn.Linear(self.encoder.output_size, 1) if pooling == "attention" else None
         self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(self.encoder.output_size, num_classes)
+        self.output = nn.Linear(self.encoder.output_size * (3 if pooling == "concat" else 1), num_classes)
 
     @property
     def cell(self) -> str:
@@ -62,22 +62,27 @@ class RNNClassifier(nn.Module):
 
     def classify(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, num_classes]`` from the encoder's outputs ``[B, T, output_size]``: pooled over each row's real steps."""
-        if self.pooling == "last":
+        if self.pooling == "concat":
+            pooled = torch.cat([self._pool(outputs, lengths, way) for way in ("last", "max", "mean")], dim=1)
+        else:
+            pooled = self._pool(outputs, lengths, self.pooling)
+        return self.output(self.dropout(pooled))
+
+    def _pool(self, outputs: torch.Tensor, lengths: torch.Tensor, way: str) -> torch.Tensor:
+        """One vector per row ``[B, output_size]``: ``last``, ``max``, ``mean`` or ``attention`` over the real steps."""
+        if way == "last":
             last = outputs[torch.arange(lengths.size(0), device=outputs.device), lengths - 1]
             if self.encoder.bidirectional:  # the backward direction ends at step 0
                 half = outputs.size(2) // 2
                 last = torch.cat([last[:, :half], outputs[:, 0, half:]], dim=1)
-            pooled = last
-        else:
-            mask = (torch.arange(outputs.size(1), device=outputs.device)[None, :] < lengths[:, None]).unsqueeze(-1)
-            if self.pooling == "max":
-                pooled = outputs.masked_fill(~mask, float("-inf")).max(dim=1).values
-            elif self.attention is not None:
-                weights = torch.softmax(self.attention(outputs).masked_fill(~mask, float("-inf")), dim=1)
-                pooled = (weights * outputs.masked_fill(~mask, 0.0)).sum(dim=1)
-            else:
-                pooled = outputs.masked_fill(~mask, 0.0).sum(dim=1) / lengths.unsqueeze(1).to(outputs.dtype)
-        return self.output(self.dropout(pooled))
+            return last
+        mask = (torch.arange(outputs.size(1), device=outputs.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+        if way == "max":
+            return outputs.masked_fill(~mask, float("-inf")).max(dim=1).values
+        if way == "attention" and self.attention is not None:
+            weights = torch.softmax(self.attention(outputs).masked_fill(~mask, float("-inf")), dim=1)
+            return (weights * outputs.masked_fill(~mask, 0.0)).sum(dim=1)
+        return outputs.masked_fill(~mask, 0.0).sum(dim=1) / lengths.unsqueeze(1).to(outputs.dtype)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Class probabilities from `forward`'s logits: a softmax over the classes, or a sigmoid per class (multi-label)."""

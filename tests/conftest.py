@@ -21,8 +21,8 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 @pytest.fixture(scope="session", autouse=True)
 def caches_in_tmp(tmp_path_factory: pytest.TempPathFactory):
-    """jieba's prefix-dictionary cache, the token cache and the embedding cache go to test temp dirs (subprocesses too), not the project."""
-    saved = {name: os.environ.get(name) for name in ("JIEBA_CACHE_DIR", "TOKEN_CACHE_DIR", "EMBEDDING_CACHE_DIR")}
+    """jieba's prefix-dictionary cache, the token, embedding and encoder caches go to test temp dirs (subprocesses too), not the project."""
+    saved = {name: os.environ.get(name) for name in ("JIEBA_CACHE_DIR", "TOKEN_CACHE_DIR", "EMBEDDING_CACHE_DIR", "ENCODER_CACHE_DIR")}
     for name in saved:
         os.environ[name] = str(tmp_path_factory.mktemp(name.lower()))
     yield

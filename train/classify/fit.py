@@ -95,6 +95,8 @@ class ClassifierTrainer:
         if self.clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.optimizer.step()
+        if getattr(self.scheduler, "per_step", False):
+            self.scheduler.step()
         if empty:
             return {"loss": 0.0, "correct": 0, "count": 0}
         return {"loss": loss.item(), "correct": self._correct(logits.detach(), batch.labels), "count": len(batch.labels)}
@@ -130,10 +132,13 @@ class ClassifierTrainer:
         return line + (f" micro-F1 {r['dev_micro_f1']:.4f}" if "dev_micro_f1" in r else "")
 
     def learning_rate(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        return self.optimizer.param_groups[-1]["lr"]  # the head's, with discriminative rates
 
     def step_schedule(self, record: dict) -> None:
-        """Step the learning-rate schedule after an epoch (a plateau schedule watches dev accuracy)."""
+        """Step the learning-rate schedule after an epoch (a plateau schedule watches dev accuracy; a per-step schedule
+        was stepped after every batch)."""
+        if getattr(self.scheduler, "per_step", False):
+            return
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(record[self.monitor])
         elif self.scheduler is not None:

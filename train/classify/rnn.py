@@ -22,10 +22,18 @@ from train.classify.embedding import build_embedding, check_inputs, resolve_embe
 from train.classify.fit import fit, planned_epochs, predict_proba
 from train.classify.multilabel import save_thresholds, scored_metrics, tune_thresholds
 from train.classify.run_files import save_text_tools, write_report
-from train.classify.settings import RUN_KIND, ClassifierConfig
+from train.classify.settings import NO_ENCODER, RUN_KIND, ClassifierConfig
 from train.classify.text_pipeline import prepare_data
+from train.classify.transfer import (
+    check_encoder_optimizer,
+    fine_tune_lm,
+    load_encoder,
+    transfer_encoder,
+    ulmfit_optimizer,
+    with_encoder_shape,
+)
 from train.common.distributed import SINGLE, Cluster, check_same_world
-from train.common.optim import build_optimizer, build_scheduler
+from train.common.optim import DEFAULT_LR, build_optimizer, build_scheduler
 from train.common.resume import (
     Interrupted,
     load_checkpoint,
@@ -72,10 +80,13 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     main = cluster.is_main
     checkpoint = load_checkpoint(run) if run is not None else None
     config.validate()
-    vectors = None
-    if checkpoint is None:  # a resumed run's weights come from its checkpoint: no vectors file or gensim training needed
+    check_encoder_optimizer(config)
+    vectors = encoder = None
+    if checkpoint is None:  # a resumed run's weights come from its checkpoint: no vectors file, encoder or gensim training needed
         check_inputs(config)
-        config, vectors = resolve_embedding(config)
+        with cluster.main_first():  # rank 0 pretrains (or finds in the cache) a general-domain encoder; the others read it
+            encoder = load_encoder(config, log if main else lambda _: None)
+        config, vectors = resolve_embedding(with_encoder_shape(config, encoder))
     elif run is not None:
         check_same_world(run, cluster)
     set_seed(config.seed)
@@ -97,11 +108,24 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     model = build_model(config, vocab, len(labels), embedding.matrix if embedding else None).to(device)
     if cluster.distributed:
         torch.manual_seed(config.seed + cluster.rank)  # each process draws its own dropout masks
-    optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay, config.momentum)
+    transfer_record = None
+    if encoder is not None:
+        transfer_record = {"encoder": str(encoder.path), **transfer_encoder(model, vocab, encoder)}
+        log(f"encoder: from {encoder.path}: {transfer_record['vocabulary_covered']:.1%} of the vocabulary, "
+            f"{transfer_record['tokens_covered']:.1%} of the training tokens")
+        if config.lm_steps:
+            transfer_record["task_lm"] = fine_tune_lm(model, vocab, encoder, data.train, config, device, log)
+            log(f"task LM: {transfer_record['task_lm']['steps']} steps in {transfer_record['task_lm']['seconds']:.0f}s; held-out "
+                f"forward perplexity {transfer_record['task_lm']['forward_perplexity_before']:.1f} -> "
+                f"{transfer_record['task_lm']['forward_perplexity_after']:.1f}")
     epochs = planned_epochs(len(data.train), config.epochs, config.min_steps)
     if epochs > config.epochs:
         log(f"small training set: up to {epochs} epochs of {len(data.train)} batches, to make at least --min-steps {config.min_steps} steps")
-    scheduler = build_scheduler(config.schedule, optimizer, epochs)
+    if config.encoder != NO_ENCODER:
+        optimizer, scheduler = ulmfit_optimizer(model, config, config.lr or DEFAULT_LR[config.optimizer], len(data.train), epochs)
+    else:
+        optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay, config.momentum)
+        scheduler = build_scheduler(config.schedule, optimizer, epochs, len(data.train))
 
     if run is None and main:
         run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
@@ -112,6 +136,8 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
         run.save_json("embedding.json", {"embedding": config.embedding, "frozen": config.freeze_embedding,
                                          **(embedding.record() if embedding else {"source": "random", "dim": config.embed_dim})})
         save_text_tools(run, config, stopwords)
+        if transfer_record is not None:
+            run.save_json("encoder.json", transfer_record)
         run.file("metrics.jsonl").unlink(missing_ok=True)
     if cluster.distributed:
         log(f"data-parallel: {cluster.world} processes, {config.batch_size} rows each per batch ({config.batch_size * cluster.world} "

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from data_processor.char_backoff import BACKOFFS
 from data_processor.errors import ConfigError
 from data_processor.io import FORMATS
 from data_processor.settings import DEVICES, Settings, option
-from data_processor.stopwords import available_lists
-from data_processor.tokenizers import RJIEBA_PIN, TOKENIZERS
 from data_processor.vectors.training import (
     DEFAULT_EPOCHS,
     DEFAULT_MIN_COUNT,
@@ -29,15 +26,18 @@ from models.choices import (
 )
 from train.common.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
 from train.common.settings import RUN_GROUP, RunSettings
+from train.common.text_settings import EncoderSettings, TextSettings
 
 RUN_KIND = "classifier"
 MODELS = (*CLASSIFIER_CELLS, "tfidf", *HYBRIDS)
 EMBEDDINGS = ("random", *METHODS)  # or the path of a vectors file
 DEFAULT_VECTORS_CORPUS = "peoples-daily"
 NO_CORPUS = "none"
-DEFAULT_EMBED_DIM = 128  # when --embedding is not a vectors file and --embed-dim is not given
-GROUPS = ("data", "text", "model", "embedding", "optimisation", "tfidf (--model tfidf)", RUN_GROUP)
-TFIDF = GROUPS[5]
+GROUPS = ("data", "text", "model", "embedding", "pretrained encoder", "optimisation", "tfidf (--model tfidf)", RUN_GROUP)
+TFIDF = GROUPS[6]
+ENCODER = GROUPS[4]
+NO_ENCODER = "none"
+UNFREEZING = ("gradual", "none")
 THRESHOLDS = ("global", "per-label")
 
 
@@ -53,12 +53,12 @@ class TableSettings(Settings):
 
 
 @dataclass
-class ClassifierConfig(RunSettings, TableSettings):
+class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings):
     """Every setting of a classification run; the defaults are the defaults of ``run.py train``."""
 
     RECORD_KEYS = ("kind", "device_used", "world_size")  # written beside the settings in config.json
     BEFORE_ADDED = {"min_steps": 0, "word_dropout": 0.0, "word_chars": False, "multi_label": False, "label_sep": "|",
-                    "threshold": "global"}
+                    "threshold": "global", "encoder": NO_ENCODER}
 
     def corpora(self) -> list[str]:
         """The --vectors-corpus names and files, in order (none for ``none``)."""
@@ -79,35 +79,6 @@ class ClassifierConfig(RunSettings, TableSettings):
     label_sep: str = option("|", "with --multi-label: what separates the labels in a label cell", group="data")
     threshold: str = option("global", "with --multi-label: one decision threshold for every label (global) or one per label "
                             "(per-label), each chosen for the best F1 on the dev set", choices=THRESHOLDS, group="data")
-    # text
-    tokenizer: str = option("jieba", "jieba: Chinese words; rjieba: the same from jieba's Rust port, ~10x faster, identical to "
-                            f"jieba --no-hmm (optional: pip install {RJIEBA_PIN}); char: characters; english: lower-cased words; "
-                            "whitespace: pre-segmented", choices=TOKENIZERS, group="text")
-    user_dict: str | None = option(None, "jieba user dictionary (one 'word [freq] [tag]' per line)", group="text")
-    hmm: bool = option(True, "jieba: no HMM guesses for words missing from its dictionary", flag="--no-hmm", group="text")
-    workers: int | None = option(None, "processes for segmentation of large inputs (default: every usable core)", at_least=1, group="text")
-    token_cache: str | None = option(None, "where tokenized corpora are cached, so a second run does no segmentation; 'none' turns "
-                                     "it off (default: $TOKEN_CACHE_DIR or data/cache/tokens)", metavar="DIR", group="text")
-    stopwords: str = option("none", f"none, a built-in list ({', '.join(available_lists())}), a file path, or a comma-separated "
-                            "union. The default is none for every tokenizer: the lists hold negations (不, 没有) that sentiment needs",
-                            group="text")
-    backoff: str = option("char", "char: a word seen fewer than --min-freq times is spelt out as its characters (性价比 -> 性 价 比); "
-                          "none: it becomes <unk>", choices=BACKOFFS, group="text")
-    min_freq: int = option(2, "keep tokens seen at least this often in training", at_least=1, group="text")
-    max_vocab: int = option(50000, "largest vocabulary, specials included", at_least=1, group="text")
-    max_len: int = option(150, "truncate texts to this many tokens", at_least=1, group="text")
-    # model
-    embed_dim: int | None = option(None, f"embedding size (default: {DEFAULT_EMBED_DIM}, or the dimension of the --embedding "
-                                   "vectors file)", at_least=1, group="model")
-    hidden_size: int = option(256, "hidden units per direction", at_least=1, group="model")
-    num_layers: int = option(1, "stacked recurrent layers", at_least=1, group="model")
-    bidirectional: bool = option(True, "one direction instead of two", flag="--unidirectional", group="model")
-    dropout: float = option(0.5, "dropout on embeddings, between layers and before the output", at_least=0.0, below=1.0, group="model")
-    word_dropout: float = option(0.0, "in training, drop each token (its whole vector) with this probability", at_least=0.0,
-                                 below=1.0, group="model")
-    word_chars: bool = option(True, "do not add to each word's vector the mean vector of its characters (the character "
-                              "tokens' own embeddings), through which rare words share what their characters learnt",
-                              flag="--no-word-chars", group="model")
     pooling: str = option("max", "how the per-step outputs become one vector", choices=POOLINGS, group="model")
     freeze_embedding: bool = option(False, "do not update the embedding matrix", group="model")
     # embedding: random, word2vec, fasttext (trained on the training texts) or a vectors file
@@ -127,6 +98,20 @@ class ClassifierConfig(RunSettings, TableSettings):
     embedding_min_count: int = option(DEFAULT_MIN_COUNT, "word2vec/fasttext: ignore rarer words", at_least=1, group="embedding")
     embedding_cache: str | None = option(None, "directory for matrices extracted from vectors files (default: "
                                          "$EMBEDDING_CACHE_DIR, else data/cache/embeddings)", group="embedding")
+    # a pretrained encoder (ULMFiT): general-domain language model -> task-LM fine-tuning -> classifier fine-tuning
+    encoder: str = option(NO_ENCODER, "start the embedding and recurrent layers from a language model (run.py pretrain): "
+                          "a corpus name (peoples-daily: pretrained once with this run's tokenizer and sizes, then cached "
+                          "under $ENCODER_CACHE_DIR or data/cache/encoders), the directory of a pretrain run, or none: "
+                          "train from scratch", metavar="ENCODER", group=ENCODER)
+    encoder_cache: str | None = option(None, "where general-domain encoders are cached (default: $ENCODER_CACHE_DIR, else "
+                                       "data/cache/encoders)", metavar="DIR", group=ENCODER)
+    lm_steps: int = option(300, "with --encoder: batches of language-model fine-tuning on the training texts before the "
+                           "classifier trains (0: none)", at_least=0, group=ENCODER)
+    lm_lr: float = option(1e-3, "with --encoder: learning rate of that fine-tuning", above=0.0, group=ENCODER)
+    lr_decay: float = option(2.6, "with --encoder: each layer below the head learns at the rate of the layer above it divided "
+                             "by this (discriminative rates; 1: one rate for all)", at_least=1.0, group=ENCODER)
+    unfreeze: str = option("gradual", "with --encoder: gradual: the head trains alone in the first epoch, then one more layer "
+                           "joins each epoch, top down; none: every layer from the start", choices=UNFREEZING, group=ENCODER)
     # optimisation
     optimizer: str = option("adam", "momentum is SGD with Nesterov momentum", choices=OPTIMIZERS, group="optimisation")
     lr: float | None = option(None, "learning rate (default per optimizer: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
@@ -159,6 +144,9 @@ class ClassifierConfig(RunSettings, TableSettings):
         if self.train is None and (self.dev or self.test):
             raise ConfigError("--dev and --test need --train; without --train the built-in dataset's own splits are used")
         self.check_labels()
+        if self.encoder != NO_ENCODER and self.model != "tfidf" and self.bidirectional and self.num_layers > 1:
+            raise ConfigError(f"--encoder {self.encoder}: a language model pretrains one bidirectional layer, not --num-layers "
+                              f"{self.num_layers}; add --encoder none to train from scratch, or --unidirectional")
         if self.vectors_corpus not in (None, NO_CORPUS, DEFAULT_VECTORS_CORPUS) and self.embedding not in METHODS:
             raise ConfigError(f"--vectors-corpus adds text to word-vector training: it needs --embedding {' or '.join(METHODS)}, "
                               f"not {self.embedding!r}")

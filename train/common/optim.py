@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Iterable
 
 from data_processor.errors import ConfigError
@@ -12,7 +13,9 @@ if TYPE_CHECKING:
 # A sensible learning rate for each optimizer, used when --lr is not given.
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 2e-3, "adamw": 2e-3, "adagrad": 0.05, "rmsprop": 1e-3}
 OPTIMIZERS = tuple(DEFAULT_LR)
-SCHEDULES = ("none", "step", "cosine", "plateau")
+SCHEDULES = ("none", "step", "cosine", "plateau", "slanted")
+PER_STEP_SCHEDULES = ("none", "cosine", "slanted")  # the shapes a per-batch schedule (fine-tuning an encoder) can take
+CUT_FRACTION, RATIO = 0.1, 32  # slanted triangular rates: rise over the first 10% of steps, from lr/32 to lr, then fall back
 
 
 def build_optimizer(
@@ -46,11 +49,34 @@ def build_optimizer(
     return torch.optim.RMSprop(params, lr=lr, momentum=0.0, weight_decay=weight_decay)
 
 
-def build_scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int):
-    """A learning-rate schedule stepped once per epoch: ``none``, ``step`` (halve every third of the
-    run), ``cosine`` (to zero over ``epochs``) or ``plateau`` (halve when validation accuracy stalls)."""
+def slanted_triangular(step: int, total: int) -> float:
+    """The slanted triangular rate factor (Howard & Ruder 2018) at ``step`` of ``total``: a short linear rise from
+    1/`RATIO`, then a long linear fall back to it."""
+    cut = max(1, math.floor(total * CUT_FRACTION))
+    p = step / cut if step < cut else 1 - (step - cut) / max(1, total - cut)
+    return (1 + max(0.0, p) * (RATIO - 1)) / RATIO
+
+
+def step_factor(name: str, step: int, total: int) -> float:
+    """The learning-rate factor at batch ``step`` of ``total`` of the per-step schedule ``name`` (`PER_STEP_SCHEDULES`)."""
+    if name == "slanted":
+        return slanted_triangular(step, total)
+    if name == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total))))
+    return 1.0
+
+
+def build_scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int = 1):
+    """A learning-rate schedule: ``none``, ``step`` (halve every third of the run), ``cosine`` (to zero over
+    ``epochs``) or ``plateau`` (halve when validation accuracy stalls), stepped once per epoch; or ``slanted``
+    (slanted triangular over ``epochs * steps_per_epoch`` batches), stepped after every batch (its ``per_step`` is True)."""
     import torch
 
+    if name == "slanted":
+        total = max(1, epochs * steps_per_epoch)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: slanted_triangular(step, total))
+        scheduler.per_step = True  # type: ignore[attr-defined]
+        return scheduler
     if name == "none":
         return None
     if name == "step":
