@@ -236,3 +236,20 @@ def test_pretrain_help_names_the_corpus_and_the_shape():
     for flag in ("--corpus", "--samples", "--hidden-size", "--tokenizer", "--resume", "--time-budget"):
         assert flag in result.stdout
     assert "--label-col" not in result.stdout
+
+
+def test_a_slanted_schedule_steps_per_batch_from_scratch_too():
+    from train.common.optim import build_scheduler
+
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))], lr=0.032)
+    scheduler = build_scheduler("slanted", optimizer, epochs=2, steps_per_epoch=50)
+    assert scheduler.per_step and optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.032)
+
+
+def test_encoder_fine_tuning_refuses_an_epoch_schedule(tmp_path):
+    result = run_cli("--encoder", str(tmp_path), "--schedule", "plateau", "--runs-dir", str(tmp_path / "runs"))
+    assert_user_error(result, "--schedule plateau", "slanted")
