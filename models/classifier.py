@@ -55,10 +55,11 @@ class RNNClassifier(nn.Module):
     def cell(self) -> str:
         return self.encoder.cell
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, num_classes]`` for token ids ``[B, T]`` with true lengths ``[B]``."""
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, perturbation: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[B, num_classes]`` for token ids ``[B, T]`` with true lengths ``[B]``; ``perturbation``
+        ``[B, T, embed_dim]``, if given, is added to the embedded tokens (see `TextEncoder.forward`)."""
         lengths = lengths.to(tokens.device)
-        return self.classify(self.encoder(tokens, lengths), lengths)
+        return self.classify(self.encoder(tokens, lengths, perturbation), lengths)
 
     def classify(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, num_classes]`` from the encoder's outputs ``[B, T, output_size]``: pooled over each row's real steps."""

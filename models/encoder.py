@@ -170,9 +170,14 @@ class TextEncoder(nn.Module):
     def bidirectional(self) -> bool:
         return self.rnn.bidirectional
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Outputs ``[B, T, output_size]``; steps at or past a row's length hold meaningless values (mask them)."""
-        return self.rnn(self.embed(tokens), lengths.to(tokens.device))
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, perturbation: torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs ``[B, T, output_size]``; steps at or past a row's length hold meaningless values (mask them).
+
+        ``perturbation`` ``[B, T, embed_dim]``, if given, is added to the embedded tokens (adversarial training)."""
+        embedded = self.embed(tokens)
+        if perturbation is not None:
+            embedded = embedded + perturbation
+        return self.rnn(embedded, lengths.to(tokens.device))
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """The recurrent layers' inputs ``[B, T, embed_dim]`` for token ids ``[B, T]`` (word characters added, dropouts applied)."""

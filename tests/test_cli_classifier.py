@@ -192,6 +192,8 @@ def test_a_run_saved_before_an_option_existed_keeps_its_old_behaviour(tmp_path):
 
     old = ClassifierConfig.from_dict({"model": "lstm"}, "old config.json", saved=True)
     assert (old.min_steps, old.word_dropout, old.word_chars) == (0, 0.0, False)
+    assert (old.adversarial, old.distill, old.label_smoothing) == (0.0, "none", 0.0)  # a resumed old run trains as it did
     assert ClassifierConfig.from_dict({"model": "lstm", "word_chars": True}, "new config.json", saved=True).word_chars
     options = ClassifierConfig.from_dict({"model": "lstm"}, "options")  # not a saved run: today's defaults
     assert (options.min_steps, options.word_chars) == (ClassifierConfig.min_steps, ClassifierConfig.word_chars) == (800, True)
+    assert options.adversarial == ClassifierConfig.adversarial == 1.0

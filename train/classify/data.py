@@ -159,6 +159,14 @@ class Split:
     def __len__(self) -> int:
         return len(self.data.codes) if self.rows is None else len(self.rows)
 
+    def texts(self) -> list[str]:
+        """The split's texts, in row order (read again from their source)."""
+        if self.rows is None:
+            return list(self.data.texts)
+        keep = np.zeros(len(self.data.codes), dtype=bool)
+        keep[self.rows] = True
+        return [text for text, kept in zip(self.data.texts, keep) if kept]
+
     def _codes(self) -> np.ndarray:
         return self.data.codes if self.rows is None else self.data.codes[self.rows]
 

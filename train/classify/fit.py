@@ -14,6 +14,7 @@ from torch import nn
 from data_processor.batching import Batch, BucketBatcher
 from data_processor.messages import Log, log_stderr
 from train.classify.multilabel import choose
+from train.classify.objective import Objective
 from train.common.distributed import SINGLE, Cluster
 from train.common.loop import run_epochs
 
@@ -71,12 +72,13 @@ class ClassifierTrainer:
     unit = "batch"
 
     def __init__(self, model: nn.Module, train_batches: BucketBatcher, dev_batches: BucketBatcher, optimizer: torch.optim.Optimizer,
-                 device: torch.device, clip: float | None, scheduler=None, cluster: Cluster = SINGLE) -> None:
+                 device: torch.device, clip: float | None, scheduler=None, cluster: Cluster = SINGLE,
+                 objective: Objective | None = None) -> None:
         self.model, self.train_batches, self.dev_batches = model, train_batches, dev_batches
         self.optimizer, self.device, self.clip, self.scheduler, self.cluster = optimizer, device, clip, scheduler, cluster
         self.parallel = cluster.wrap(model, device)
         self.multi_label = bool(getattr(model, "multi_label", False))
-        self.loss_fn = nn.BCEWithLogitsLoss(reduction="sum") if self.multi_label else nn.CrossEntropyLoss(reduction="sum")
+        self.objective = objective or Objective(self.multi_label)
         self.monitor = "dev_micro_f1" if self.multi_label else "dev_accuracy"
         self.dev_labels = dev_batches.labels.numpy()
 
@@ -89,9 +91,17 @@ class ClassifierTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         empty = not len(batch.index)  # a share of a batch smaller than the world: still part of the gradient exchange
         tokens, lengths = (torch.full((1, 1), 1, device=self.device), torch.ones(1, dtype=torch.long)) if empty else (batch.tokens, batch.lengths)
-        logits = self.parallel(tokens, lengths)
-        loss = logits.sum() * 0 if empty else self.loss_fn(logits, batch.labels)
-        (loss * (self.cluster.world / batch.total) if self.cluster.distributed else loss / len(batch.labels)).backward()
+        scale = self.cluster.world / batch.total if self.cluster.distributed else 1 / max(len(batch.index), 1)
+        adversarial = self.objective.adversarial > 0
+        noise = torch.zeros(*tokens.shape, self.model.encoder.embedding.embedding_dim, device=self.device,
+                            requires_grad=True) if adversarial else None
+        logits = self.parallel(tokens, lengths, noise)
+        loss = logits.sum() * 0 if empty else self.objective.loss(logits, batch.labels, batch.index)
+        (loss * scale).backward()
+        if adversarial:  # the loss again at the embedded tokens pushed along its gradient; both terms' gradients add up
+            assert noise is not None and noise.grad is not None
+            pushed = self.parallel(tokens, lengths, self.objective.perturbation(noise.grad))
+            ((pushed.sum() * 0 if empty else self.objective.loss(pushed, batch.labels, batch.index)) * scale).backward()
         if self.clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.optimizer.step()
@@ -176,6 +186,7 @@ def fit(
     progress: bool = True,
     log: Log = log_stderr,
     cluster: Cluster = SINGLE,
+    objective: Objective | None = None,
 ) -> FitResult:
     """Train for up to ``epochs``, keeping the state with the best dev accuracy (micro-F1 for a multi-label model).
 
@@ -201,7 +212,7 @@ def fit(
         if on_epoch is not None:
             on_epoch(record)
 
-    trainer = ClassifierTrainer(model, train_batches, dev_batches, optimizer, device, clip, scheduler, cluster)
+    trainer = ClassifierTrainer(model, train_batches, dev_batches, optimizer, device, clip, scheduler, cluster, objective)
     result.monitor = trainer.monitor
     loop = run_epochs(trainer, epochs, monitor=trainer.monitor, higher_is_better=True, patience=patience, on_epoch=keep,
                       after_epoch=trainer.step_schedule, checkpoint=checkpoint, resume=resume, progress=progress, log=log,

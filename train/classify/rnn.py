@@ -21,9 +21,10 @@ from models.classifier import RNNClassifier
 from train.classify.embedding import build_embedding, check_inputs, resolve_embedding
 from train.classify.fit import fit, planned_epochs, predict_proba
 from train.classify.multilabel import save_thresholds, scored_metrics, tune_thresholds
+from train.classify.objective import Objective
 from train.classify.run_files import save_text_tools, write_report
-from train.classify.settings import NO_ENCODER, RUN_KIND, ClassifierConfig
-from train.classify.text_pipeline import prepare_data
+from train.classify.settings import NO_ENCODER, NO_TEACHER, RUN_KIND, ClassifierConfig
+from train.classify.text_pipeline import PreparedData, prepare_data
 from train.classify.transfer import (
     check_encoder_optimizer,
     fine_tune_lm,
@@ -118,6 +119,7 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
             log(f"task LM: {transfer_record['task_lm']['steps']} steps in {transfer_record['task_lm']['seconds']:.0f}s; held-out "
                 f"forward perplexity {transfer_record['task_lm']['forward_perplexity_before']:.1f} -> "
                 f"{transfer_record['task_lm']['forward_perplexity_after']:.1f}")
+    objective, teacher_record = training_objective(config, data, len(labels), cluster, log)
     epochs = planned_epochs(len(data.train), config.epochs, config.min_steps)
     if epochs > config.epochs:
         log(f"small training set: up to {epochs} epochs of {len(data.train)} batches, to make at least --min-steps {config.min_steps} steps")
@@ -138,6 +140,8 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
         save_text_tools(run, config, stopwords)
         if transfer_record is not None:
             run.save_json("encoder.json", transfer_record)
+        if teacher_record is not None:
+            run.save_json("distill.json", teacher_record)
         run.file("metrics.jsonl").unlink(missing_ok=True)
     if cluster.distributed:
         log(f"data-parallel: {cluster.world} processes, {config.batch_size} rows each per batch ({config.batch_size * cluster.world} "
@@ -153,7 +157,8 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
         result = fit(model, data.train, data.dev, optimizer, epochs=epochs, device=device, clip=config.clip, patience=config.patience,
                      scheduler=scheduler, on_epoch=(lambda record: append_jsonl(run.file("metrics.jsonl"), record)) if main else None,
                      on_best=run.save_state_dict if main else None, checkpoint=lambda state: save_checkpoint(run, state),
-                     resume=checkpoint, best_state=best_state, progress=config.progress, log=log, cluster=cluster)
+                     resume=checkpoint, best_state=best_state, progress=config.progress, log=log, cluster=cluster,
+                     objective=objective)
     except KeyboardInterrupt:
         if run is None:
             raise
@@ -181,6 +186,30 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
 
     plot_curves(result.history, run.file("curves.png"))
     return run, write_report(run, summary, test_metrics, dev_metrics)
+
+
+def training_objective(config: ClassifierConfig, data: PreparedData, num_classes: int, cluster: Cluster = SINGLE,
+                       log: Log = log_stderr) -> tuple[Objective, dict | None]:
+    """The loss the classifier trains on; for ``--distill tfidf`` with the TF-IDF teacher's out-of-fold probabilities of
+    the training rows (fitted by rank 0 and shared), and the teacher's record (None without a teacher)."""
+    soft = record = None
+    if config.distill != NO_TEACHER:
+        from train.classify.distill import (
+            distillation_targets,  # scikit-learn: only a distilled run loads it (predict never does)
+        )
+        from train.classify.tfidf import build_tfidf, model_stopwords
+
+        targets = data.train.labels
+        assert targets is not None
+        labels = targets.numpy()
+        if cluster.is_main:
+            soft, record = distillation_targets(data.train_texts(), labels, num_classes,
+                                                lambda: build_tfidf(config, stopwords=model_stopwords(config)),
+                                                config.multi_label, config.seed, log)
+        else:
+            soft = np.zeros((len(labels), num_classes), dtype=np.float32)
+        soft = torch.from_numpy(cluster.sum_array(soft))
+    return Objective(config.multi_label, config.label_smoothing, soft, config.distill_weight, config.adversarial), record
 
 
 def check_same_data(run: RunDir, vocab: Vocab, labels: Vocab) -> None:

@@ -1,6 +1,6 @@
 """``run.py serve``: an HTTP JSON API (FastAPI on uvicorn) and a small web page in front of a trained classifier.
 
-Endpoints (the README's "Serving over HTTP" shows them with examples):
+Endpoints (docs/serve.md shows them with examples):
 
 - ``POST /predict`` ``{"text": "..."}`` or ``{"texts": [...]}``: each text's predicted labels with their
   probabilities (margins for a TF-IDF + LinearSVC run), and for probabilistic runs the whole distribution;

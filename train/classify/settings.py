@@ -38,6 +38,9 @@ TFIDF = GROUPS[6]
 ENCODER = GROUPS[4]
 NO_ENCODER = "none"
 UNFREEZING = ("gradual", "none")
+NO_TEACHER = "none"
+TEACHERS = (NO_TEACHER, "tfidf")
+FOLDS = 5  # the teacher's out-of-fold cross-fitting (train.classify.distill)
 THRESHOLDS = ("global", "per-label")
 
 
@@ -58,7 +61,8 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
 
     RECORD_KEYS = ("kind", "device_used", "world_size")  # written beside the settings in config.json
     BEFORE_ADDED = {"min_steps": 0, "word_dropout": 0.0, "word_chars": False, "multi_label": False, "label_sep": "|",
-                    "threshold": "global", "encoder": NO_ENCODER}
+                    "threshold": "global", "encoder": NO_ENCODER,
+                    "distill": NO_TEACHER, "adversarial": 0.0, "label_smoothing": 0.0}
 
     def corpora(self) -> list[str]:
         """The --vectors-corpus names and files, in order (none for ``none``)."""
@@ -125,6 +129,16 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
                             "optimizer steps (early stopping still applies)", at_least=0, group="optimisation")
     batch_size: int = option(64, "training batch size (evaluation uses 4x)", at_least=1, group="optimisation")
     patience: int = option(3, "stop after this many epochs without a better dev accuracy (0: never)", at_least=0, group="optimisation")
+    distill: str = option(NO_TEACHER, "tfidf: also learn from the TF-IDF model's probabilities (the --tfidf-* model, fitted "
+                          f"{FOLDS}-fold so that no training row is scored by a teacher that saw it); none: from the labels "
+                          "alone. Only the recurrent model is saved", choices=TEACHERS, group="optimisation")
+    distill_weight: float = option(0.5, "with --distill: the teacher's share of each training target (the label has the rest)",
+                                   above=0.0, at_most=1.0, group="optimisation")
+    adversarial: float = option(1.0, "adversarial training: each text's embedded tokens are also pushed this far (L2 norm over "
+                                "the text) in the direction that raises the loss, and learnt from there too (0: off, which "
+                                "halves the time per step)", at_least=0.0, group="optimisation")
+    label_smoothing: float = option(0.0, "move this share of each training target evenly onto every class", at_least=0.0,
+                                    below=1.0, group="optimisation")
     # --model tfidf
     tfidf_features: str = option("char", "char: character n-grams of the raw text; word: n-grams of --tokenizer tokens (after "
                                  "--stopwords)", choices=TFIDF_FEATURES, group=TFIDF)

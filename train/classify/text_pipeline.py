@@ -96,8 +96,9 @@ class TextPipeline:
 @dataclass
 class PreparedData:
     """What training needs from the data: the text pipeline, the training texts' token lists as the model sees them
-    (back-off applied; a restartable iterable read from the token store), batches per split, and
-    ``tokenize_texts(texts, name)``: more texts tokenized as the training texts were (cached, back-off applied, read lazily)."""
+    (back-off applied; a restartable iterable read from the token store), batches per split,
+    ``tokenize_texts(texts, name)``: more texts tokenized as the training texts were (cached, back-off applied, read lazily),
+    and ``train_texts()``: the training texts themselves, in row order (read again when called)."""
 
     pipeline: TextPipeline
     train_tokens: TokenLists
@@ -105,6 +106,7 @@ class PreparedData:
     dev: BucketBatcher
     test: BucketBatcher | None
     tokenize_texts: Callable[[Sequence[str], str], TokenLists]
+    train_texts: Callable[[], list[str]]
 
 
 def prepare_data(config: ClassifierConfig, log: Log = log_stderr, rank: int = 0, world: int = 1) -> PreparedData:
@@ -149,4 +151,4 @@ def prepare_data(config: ClassifierConfig, log: Log = log_stderr, rank: int = 0,
     dev_batches = batches(splits.dev, "dev", eval_batch)
     test_batches = batches(splits.test, "test", eval_batch) if splits.test is not None else None
     return PreparedData(pipeline, pipeline.token_lists(train_store, splits.train.rows), train_batches, dev_batches, test_batches,
-                        lambda texts, name: pipeline.token_lists(tokenize_texts(texts, name)))
+                        lambda texts, name: pipeline.token_lists(tokenize_texts(texts, name)), splits.train.texts)
