@@ -59,8 +59,9 @@ def planned_epochs(batches_per_pass: int, epochs: int, min_steps: int) -> int:
 
 
 class ClassifierTrainer:
-    """One cross-entropy step per batch (with gradient-norm clipping), dev loss and accuracy, and the learning-rate
-    schedule stepped after each epoch: an `EpochTrainer`. A multi-label model (``model.multi_label``) learns with
+    """One step of the training `Objective` per batch (cross-entropy, with any label smoothing, teacher targets and
+    adversarial term; gradient-norm clipping), dev loss and accuracy, and the learning-rate schedule stepped after
+    each epoch: an `EpochTrainer`. The reported training loss is the clean term's. A multi-label model (``model.multi_label``) learns with
     binary cross-entropy per label instead, and is monitored by its dev micro-F1 (labels chosen at probability 0.5;
     the thresholds are tuned once training ends).
 
