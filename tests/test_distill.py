@@ -160,3 +160,13 @@ def test_a_distilled_adversarial_run_is_a_plain_rnn_that_predicts_serves_and_exp
     rows = prediction_rows(predictor, ["很好吃", "太差了"])
     assert [row["label"] for row in rows] == [label for label, _ in predictor.predict(["很好吃", "太差了"])]
     assert run_info(predictor, run)["model"] == "gru"
+
+
+def test_out_of_range_distillation_and_adversarial_settings_are_one_line_errors():
+    from tests.conftest import assert_user_error
+
+    assert_user_error(run_cli("--distill-weight", "0", "--dry-run"), "--distill-weight")
+    assert_user_error(run_cli("--distill-weight", "1.5", "--dry-run"), "--distill-weight")
+    assert_user_error(run_cli("--adversarial", "-1", "--dry-run"), "--adversarial")
+    assert_user_error(run_cli("--label-smoothing", "1", "--dry-run"), "--label-smoothing")
+    assert_user_error(run_cli("--distill", "bert", "--dry-run"), "--distill")
