@@ -55,16 +55,13 @@ def add_train(sub) -> None:
 
 
 def cmd_train(config) -> int:
-    if config.model == "tfidf":
-        from train.classify.tfidf import train_tfidf as train
-    elif config.model.endswith("+tfidf"):
-        from train.classify.hybrid import train_hybrid as train
-    else:
-        from train.classify.rnn import train_classifier
+    from train.classify.kinds import kind_of
 
-        return print_train_summary(train_together(train_classifier, config.device, config))
+    kind = kind_of(config.model)
+    if kind.distributed:
+        return print_train_summary(train_together(kind.train_function(), config.device, config))
     check_one_process(f"--model {config.model}")
-    return print_train_summary(train(config))
+    return print_train_summary(kind.train_function()(config))
 
 
 def resume_train(path: str, config) -> int:
@@ -551,8 +548,7 @@ def check_resume_alone(args: argparse.Namespace, settings) -> None:
     """A `ConfigError` when --resume comes with --dry-run or with training options (a resumed run keeps its own)."""
     if args.dry_run:
         raise ConfigError("--resume and --dry-run do not go together; the run's settings are in its config.json")
-    changed = [f"--{name.replace('_', '-')}" for name, value in vars(settings).items()
-               if name != "progress" and value != getattr(type(settings)(), name)]
+    changed = [f"--{name.replace('_', '-')}" for name in sorted(settings.given - {"progress"})]
     if changed:
         raise ConfigError(f"--resume continues a run with its own settings; leave out {', '.join(changed)} "
                           "(only --no-progress may go with it)")

@@ -49,12 +49,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.run_benchmarks import machine, peak_rss_mb  # noqa: E402
 from data_processor.atomic import write_text  # noqa: E402
+from train.classify.kinds import BASELINE, kind_of  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 SPLIT_SEED = 0
 SHOPPING_CAP = 10000  # training rows kept of online_shopping's 50k, so that the benchmark fits in about an hour
 SEEDS = (1, 2, 3)
-MODELS = ("tfidf", "lstm+tfidf", "gru+tfidf")  # each hybrid run also gives its recurrent model's own row
+MODELS = (BASELINE, "lstm+tfidf", "gru+tfidf")  # each hybrid run also gives its recurrent model's own row
 
 
 @dataclass(frozen=True)
@@ -109,21 +110,13 @@ def worker(options: dict) -> dict[str, dict]:
 
     config = ClassifierConfig.from_dict(options, "benchmark options")
     start = time.perf_counter()
-    if config.model == "tfidf":
-        from train.classify.tfidf import train_tfidf
-
-        summary = train_tfidf(config, log=lambda _: None)
-    else:
-        from train.classify.hybrid import train_hybrid
-        from train.classify.rnn import train_classifier
-
-        train = train_hybrid if config.model.endswith("+tfidf") else train_classifier
-        summary = train(config, log=lambda _: None)
+    kind = kind_of(config.model)
+    summary = kind.train_function()(config, log=lambda _: None)
     common = {"best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"], "seconds": time.perf_counter() - start,
               "peak_rss_mb": peak_rss_mb()}
     rows = {config.model: {"test_accuracy": summary["test_accuracy"], "test_macro_f1": summary["test_macro_f1"],
                            "dev_accuracy": summary["best_dev_accuracy"], **common}}
-    if config.model.endswith("+tfidf"):
+    if kind.fused:
         rows[config.cell] = {"test_accuracy": summary["rnn_test_accuracy"], "test_macro_f1": summary["rnn_test_macro_f1"],
                              "dev_accuracy": summary["rnn_dev_accuracy"], **common}
     return rows
@@ -172,7 +165,7 @@ def collect(datasets: list[Dataset], models: list[str], seeds: list[int], overri
                 for seed in seeds:
                     print(f"[bench] {dataset.name} {model} seed {seed} ...", file=sys.stderr, flush=True)
                     options = {**files, "model": model, "seed": seed, "progress": False, "runs_dir": str(tmp_path / "runs"),
-                               **({} if model == "tfidf" else overrides)}
+                               **(overrides if kind_of(model).recurrent else {})}
                     for row, record in run_worker(options, env).items():
                         print(f"[bench]   {row}: dev {record['dev_accuracy']:.4f} test {record['test_accuracy']:.4f} "
                               f"({record['seconds']:.0f} s, best epoch {record['best_epoch']})", file=sys.stderr, flush=True)
@@ -207,11 +200,11 @@ def table(results: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     mean_dev: dict[str, list[float]] = {}
     for name, runs in results["datasets"].items():
-        baseline = summarise(runs["tfidf"], "test_accuracy")[0] if "tfidf" in runs else None
-        for model, records in sorted(runs.items(), key=lambda item: (item[0] != "tfidf", "+" in item[0], item[0])):
+        baseline = summarise(runs[BASELINE], "test_accuracy")[0] if BASELINE in runs else None
+        for model, records in sorted(runs.items(), key=lambda item: (item[0] != BASELINE, kind_of(item[0]).fused, item[0])):
             acc, f1, dev = (summarise(records, k) for k in ("test_accuracy", "test_macro_f1", "dev_accuracy"))
             mean_dev.setdefault(model, []).append(dev[0])
-            gap = "" if baseline is None or model == "tfidf" else f"{100 * (acc[0] - baseline):+.2f}"
+            gap = "" if baseline is None or model == BASELINE else f"{100 * (acc[0] - baseline):+.2f}"
             lines.append(f"| {name} | {model} | {acc[0]:.4f} ± {acc[1]:.4f} | {f1[0]:.4f} ± {f1[1]:.4f} | {dev[0]:.4f} ± {dev[1]:.4f} | "
                          f"{statistics.fmean(r['best_epoch'] for r in records):.1f} / {statistics.fmean(r['epochs_run'] for r in records):.1f} | "
                          f"{gap} | {statistics.fmean(r['seconds'] for r in records):.0f} | {max(r['peak_rss_mb'] for r in records):.0f} |")

@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-RNN_MODELS = ("rnn", "gru", "lstm")
+from models.choices import CLASSIFIER_CELLS as RNN_MODELS  # noqa: E402
+
 QUICK_SAMPLE = 2000  # training rows used by --quick
 OVERHEAD_ROUNDS = 3  # real and pure-compute epochs are alternated this many times
 

@@ -76,6 +76,9 @@ class Settings:
     RECORD_KEYS: tuple[str, ...] = ()
     # settings added after runs were first saved: the value that reproduces an older run that lacks them
     BEFORE_ADDED: ClassVar[dict[str, Any]] = {}
+    # the settings this command was given (on the command line, or as keys of a dict): the others hold their defaults.
+    # A run's own record (``from_dict(saved=True)``) and a `dataclasses.replace` copy were given none.
+    given: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def field_types(cls) -> dict[str, tuple[type, bool]]:
@@ -85,9 +88,12 @@ class Settings:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace):
-        """The settings in parsed arguments (built by `add_options` from this class); unset options keep their default."""
+        """The settings in parsed arguments (built by `add_options` from this class); options not given keep their
+        default and are left out of `given`."""
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        settings = cls(**{k: v for k, v in vars(args).items() if k in names})
+        values = {k: v for k, v in vars(args).items() if k in names}
+        settings = cls(**values)
+        settings.given = frozenset(values)
         settings.check()
         return settings
 
@@ -107,6 +113,7 @@ class Settings:
                               f"it was written by another version of this tool, or edited: remove {'them' if len(unknown) > 1 else 'it'}")
         before = {k: v for k, v in cls.BEFORE_ADDED.items() if k not in values} if saved else {}
         settings = cls(**{**before, **{k: v for k, v in values.items() if k in names}})
+        settings.given = frozenset() if saved else frozenset(values) & names
         settings.check(source)
         return settings
 
@@ -176,12 +183,20 @@ def _is_instance(value: Any, base: type) -> bool:
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, except where it says nothing: None, '', and on/off switches."""
+    """Shows each option's default (a settings field's own, see `add_options`), except where it says nothing: None, '',
+    and on/off switches."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, "", argparse.SUPPRESS) or isinstance(action.default, bool) or action.nargs == 0:
-            return action.help or ""
-        return super()._get_help_string(action)
+        default = getattr(action, FIELD_DEFAULT, action.default)
+        text = action.help or ""
+        if default in (None, "", argparse.SUPPRESS) or isinstance(default, bool) or action.nargs == 0 or "%(default)" in text:
+            return text
+        if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
+FIELD_DEFAULT = "field_default"  # where `add_options` keeps an option's default for --help (argparse's own is SUPPRESS)
 
 
 def add_options(parser: argparse.ArgumentParser, settings: type, groups: Iterable[str] = (),
@@ -189,6 +204,8 @@ def add_options(parser: argparse.ArgumentParser, settings: type, groups: Iterabl
     """Add an argument to ``parser`` for every command-line field of ``settings`` (but ``skip``), groups in ``groups`` order.
 
     Returns the argument groups by name (None: the parser itself), so a command can add its own flags beside them.
+    An option that is not given is left out of the parsed namespace (argparse's ``SUPPRESS``), so that
+    `Settings.from_args` knows what was given; the field's default fills it there.
     """
     skipped = set(skip)
     fields = [f for f in dataclasses.fields(settings) if f.metadata.get("cli", True) and f.name not in skipped]
@@ -201,23 +218,24 @@ def add_options(parser: argparse.ArgumentParser, settings: type, groups: Iterabl
             sections[group] = parser.add_argument_group(group) if group else parser
         base, optional = types_[f.name]
         flag = meta.get("flag") or f"--{f.name.replace('_', '-')}"
-        kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"]}
+        kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"], "default": argparse.SUPPRESS}
         if meta.get("positional"):
             sections[group].add_argument(f.name, nargs=meta.get("nargs"), default=f.default, help=meta["help"])
             continue
         if meta.get("required"):
             kwargs["required"] = True
         if base is list:
-            kwargs.update(action="append", default=f.default)
+            kwargs.update(action="append")
         elif base is bool and optional:
-            kwargs.update(action=argparse.BooleanOptionalAction, default=f.default)
+            kwargs.update(action=argparse.BooleanOptionalAction)
         elif base is bool:
             kwargs.update(action="store_false" if f.default else "store_true")
         else:
-            kwargs.update(type=finite_float if base is float else base, default=f.default)
+            kwargs.update(type=finite_float if base is float else base)
             if meta.get("choices") is not None:
                 kwargs["choices"] = meta["choices"]
             if meta.get("metavar"):
                 kwargs["metavar"] = meta["metavar"]
-        sections[group].add_argument(flag, **kwargs)
+        action = sections[group].add_argument(flag, **kwargs)
+        setattr(action, FIELD_DEFAULT, f.default)
     return sections

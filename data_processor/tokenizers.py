@@ -14,11 +14,12 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from data_processor.errors import ConfigError, DataError
 
 TOKENIZERS = ("jieba", "rjieba", "char", "english", "whitespace")
+LOWER_CASING = frozenset({"english"})  # the tokenizers that lower-case text; the others keep it as it is
 RJIEBA_PIN = "rjieba==0.2.2"
 Tokenizer = Callable[[str], list[str]]
 
@@ -123,6 +124,25 @@ def get_tokenizer(name: str, user_dict: str | Path | None = None, cache_dir: str
     if name not in simple:
         raise ConfigError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}")
     return simple[name]
+
+
+class TokenizerSettings(Protocol):
+    """What a run records about its tokenizer (`train.common.text_settings.TextSettings`, the vectors settings)."""
+
+    tokenizer: str
+    user_dict: str | None
+    hmm: bool
+
+
+def tokenizer_for(settings: TokenizerSettings, user_dict: str | Path | None = None) -> Tokenizer:
+    """The tokenizer ``settings`` describe: the one factory every caller uses, so that training, word vectors,
+    prediction and export segment text alike. ``user_dict`` replaces the settings' own (a run's saved copy)."""
+    return get_tokenizer(settings.tokenizer, user_dict=user_dict if user_dict is not None else settings.user_dict, hmm=settings.hmm)
+
+
+def lowercases(name: str) -> bool:
+    """True when the tokenizer called ``name`` lower-cases text (an exported model must do the same)."""
+    return name in LOWER_CASING
 
 
 def tokenizer_identity(name: str, user_dict: str | Path | None = None, hmm: bool = True) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.choices import POOLINGS
+from models.choices import DEFAULT_CELL, DEFAULT_DROPOUT, DEFAULT_EMBED_DIM, DEFAULT_HIDDEN_SIZE, DEFAULT_POOLING, POOLINGS
 from models.encoder import OnnxRecurrence, TextEncoder
 
 
@@ -27,13 +27,13 @@ class RNNClassifier(nn.Module):
         self,
         vocab_size: int,
         num_classes: int,
-        cell: str = "lstm",
-        embed_dim: int = 128,
-        hidden_size: int = 128,
+        cell: str = DEFAULT_CELL,
+        embed_dim: int = DEFAULT_EMBED_DIM,
+        hidden_size: int = DEFAULT_HIDDEN_SIZE,
         num_layers: int = 1,
         bidirectional: bool = True,
-        dropout: float = 0.3,
-        pooling: str = "max",
+        dropout: float = DEFAULT_DROPOUT,
+        pooling: str = DEFAULT_POOLING,
         padding_idx: int = 0,
         embedding_weights: torch.Tensor | None = None,
         freeze_embedding: bool = False,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.choices import CLASSIFIER_CELLS
+from models.choices import CLASSIFIER_CELLS, DEFAULT_CELL, DEFAULT_DROPOUT, DEFAULT_EMBED_DIM, DEFAULT_HIDDEN_SIZE
 
 CELLS = dict(zip(CLASSIFIER_CELLS, (nn.RNN, nn.GRU, nn.LSTM)))
 EMBED_INIT = 0.1  # random embeddings start uniform in [-EMBED_INIT, EMBED_INIT]
@@ -132,8 +132,8 @@ class TextEncoder(nn.Module):
     zeroed with that probability, the rest scaled up to keep the expectation).
     """
 
-    def __init__(self, vocab_size: int, cell: str = "lstm", embed_dim: int = 128, hidden_size: int = 128, num_layers: int = 1,
-                 bidirectional: bool = True, dropout: float = 0.3, padding_idx: int = 0,
+    def __init__(self, vocab_size: int, cell: str = DEFAULT_CELL, embed_dim: int = DEFAULT_EMBED_DIM, hidden_size: int = DEFAULT_HIDDEN_SIZE,
+                 num_layers: int = 1, bidirectional: bool = True, dropout: float = DEFAULT_DROPOUT, padding_idx: int = 0,
                  embedding_weights: torch.Tensor | None = None, freeze_embedding: bool = False, word_dropout: float = 0.0,
                  word_chars: list[list[int]] | None = None) -> None:
         super().__init__()

@@ -134,3 +134,23 @@ def test_option_mistakes_exit_2(data, tmp_path, capsys):
     assert code == 2 and "--vectors-corpus" in err and "--embedding word2vec or fasttext" in err
     code, _, err = main(capsys, "vectors", "--corpus", str(tmp_path / "none.txt"), "--out", str(tmp_path / "v.txt"))
     assert code == 2 and "none.txt: neither a corpus name" in err
+
+
+HMM_TEXTS = ["他来到了网易杭研大厦", "小明硕士毕业于中国科学院计算所"]  # jieba's HMM joins 杭研 and 小明; its dictionary alone does not
+
+
+@pytest.mark.parametrize("hmm", [True, False])
+def test_vectors_tokenize_as_a_classifier_with_the_same_hmm_setting(tmp_path, capsys, hmm):
+    from data_processor.tokenizers import tokenizer_for
+    from train.classify.settings import ClassifierConfig
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(HMM_TEXTS * 3), encoding="utf-8")
+    vectors = tmp_path / "v.txt"
+    code, _, err = main(capsys, "vectors", "--corpus", str(corpus), "--out", str(vectors), "--tokenizer", "jieba", "--min-count", "1",
+                        "--embed-dim", "4", "--epochs", "1", *([] if hmm else ["--no-hmm"]))
+    assert code == 0, err
+    words = set(KeyedVectors.load_word2vec_format(str(vectors)).index_to_key)
+    classifier = tokenizer_for(ClassifierConfig(tokenizer="jieba", hmm=hmm))
+    assert words == {token for text in HMM_TEXTS for token in classifier(text)}
+    assert ("杭研" in words) is hmm and ("杭" in words) is not hmm

@@ -149,8 +149,10 @@ def test_a_label_training_never_saw_names_its_line(tmp_path):
 
 
 @pytest.mark.parametrize("options, fragment", [
-    (("--label-sep", ";"), "--label-sep only apply to multi-label data"),
-    (("--threshold", "per-label"), "--threshold only apply to multi-label data"),
+    (("--label-sep", ";"), "--label-sep only applies to multi-label data"),
+    (("--label-sep", "|"), "--label-sep only applies to multi-label data"),  # the default value, given: still refused
+    (("--threshold", "global"), "--threshold only applies to multi-label data"),
+    (("--threshold", "per-label", "--label-sep", ";"), "--label-sep and --threshold only apply to multi-label data"),
     (("--multi-label",), "--multi-label needs --train FILE"),
     (("--multi-label", "--model", "lstm+tfidf", "--train", "x.csv"), "with --multi-label use --model lstm or tfidf"),
     (("--multi-label", "--label-sep", "", "--train", "x.csv"), "--label-sep is empty"),

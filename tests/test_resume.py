@@ -149,6 +149,7 @@ def test_a_killed_character_model_resumes_to_the_same_weights(tmp_path):
 
 def test_resume_refuses_other_options_a_dry_run_and_runs_that_cannot_resume(tmp_path):
     assert_user_error(run_cli("--resume", str(tmp_path), "--epochs", "3"), "leave out --epochs")
+    assert_user_error(run_cli("--resume", str(tmp_path), "--model", "lstm"), "leave out --model")  # a default value, given
     assert_user_error(run_cli("--resume", str(tmp_path), "--dry-run"), "--resume and --dry-run do not go together")
     assert_user_error(run_cli("--resume", str(tmp_path / "nowhere")), "no such run directory")
     assert_user_error(run_cli("--resume", str(tmp_path)), "not a run directory")

@@ -30,7 +30,18 @@ def test_every_field_is_an_option_whose_default_is_the_field_default(settings):
     for f in dataclasses.fields(settings):
         if f.name not in {a.dest for a in required} and not f.metadata["positional"]:
             assert getattr(parsed, f.name) == f.default, f.name
-    assert {f.name for f in dataclasses.fields(settings)} <= set(vars(args))
+    given = {a.dest for a in required} | {f.name for f in dataclasses.fields(settings) if f.metadata["positional"]}
+    assert set(vars(args)) & {f.name for f in dataclasses.fields(settings)} == given == parsed.given  # what was not given is absent
+
+
+def test_settings_know_which_options_were_given_whatever_their_value():
+    parser = run.Parser(prog="x")
+    add_options(parser, ClassifierConfig)
+    parsed = ClassifierConfig.from_args(parser.parse_args(["--model", "lstm", "--no-progress", "--dev-ratio", "0.1"]))
+    assert parsed.given == {"model", "progress", "dev_ratio"} and parsed == ClassifierConfig(progress=False)
+    assert ClassifierConfig.from_dict({"epochs": 3}, "x").given == {"epochs"}
+    assert ClassifierConfig.from_dict({"epochs": 3, "kind": "classifier"}, "x", saved=True).given == frozenset()
+    assert dataclasses.replace(parsed, seed=1).given == frozenset()
 
 
 def test_help_shows_defaults_but_not_for_switches():

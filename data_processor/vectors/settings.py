@@ -26,6 +26,8 @@ class VectorsSettings(Settings):
     method: str = option("word2vec", "fasttext also learns character n-grams", choices=METHODS)
     tokenizer: str = option("jieba", "use the tokenizer the classifier will use", choices=TOKENIZERS)
     user_dict: str | None = option(None, "jieba user dictionary")
+    hmm: bool = option(True, "jieba: no HMM guesses for words missing from its dictionary (as the classifier's --no-hmm)",
+                       flag="--no-hmm")
     stopwords: str = option("none", "stopwords to drop, as for train")
     embed_dim: int = option(DEFAULT_DIM, "vector size", at_least=1)
     window: int = option(DEFAULT_WINDOW, "context window", at_least=1)

@@ -22,7 +22,7 @@ from data_processor.corpora import (
 from data_processor.errors import ConfigError, DataError
 from data_processor.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords, remove_stopwords
-from data_processor.tokenizers import get_tokenizer
+from data_processor.tokenizers import tokenizer_for
 
 if TYPE_CHECKING:
     from data_processor.vectors.settings import VectorsSettings
@@ -116,7 +116,7 @@ def save_word2vec_text(kv, path: str | Path) -> None:
 def pretrain_vectors(settings: "VectorsSettings", log: Log = log_stderr):
     """Tokenize the settings' corpora as a classifier would, train vectors on them and save them; returns the KeyedVectors."""
     s = settings
-    tokenize = get_tokenizer(s.tokenizer, user_dict=s.user_dict)
+    tokenize = tokenizer_for(s)
     drop = load_stopwords(s.stopwords)
     sentences: list[list[str]] = []
     for name in s.corpus or ():

@@ -89,7 +89,6 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
             torch.manual_seed(config.seed + cluster.rank)  # each process draws its own dropout masks
         optimizer = build_optimizer(config.optimizer, torch_model.parameters(), config.lr, config.weight_decay)
         trainer = TorchLMTrainer(torch_model, optimizer, config.clip, device, cluster)
-        config.lr = optimizer.param_groups[0]["lr"]
 
     if run is None and main:
         run = RunDir.create(config.runs_dir, config.run_name, prefix=f"{config.cell}-{corpus.path.stem}")

@@ -13,7 +13,7 @@ from data_processor.corpora import CORPORA, is_line_oriented
 from data_processor.errors import ConfigError
 from data_processor.settings import DEVICES, Settings, option
 from models.choices import CHAR_LM_CELLS
-from train.common.optim import OPTIMIZERS
+from train.common.optim import OPTIMIZERS, learning_rate
 from train.common.settings import RUN_GROUP, RunSettings
 
 RUN_KIND = "char-lm"
@@ -94,7 +94,7 @@ class CharLMConfig(RunSettings):
             fills["embed_dim"] = 0  # the numpy char-RNN reads one-hot characters
         config = dataclasses.replace(self, **fills)
         if config.lr is None:
-            config.lr = NUMPY_OPTIMIZERS.get(config.optimizer) if config.backend == "numpy" else None
+            config.lr = NUMPY_OPTIMIZERS.get(config.optimizer) if config.backend == "numpy" else learning_rate(config.optimizer, None)
         config.validate()
         return config
 

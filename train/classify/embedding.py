@@ -22,8 +22,8 @@ from data_processor.vectors.training import (
     train_word_vectors,
 )
 from data_processor.vocab import Vocab
+from models.choices import DEFAULT_EMBED_DIM
 from train.classify.settings import EMBEDDINGS, ClassifierConfig
-from train.common.text_settings import DEFAULT_EMBED_DIM
 
 
 def check_inputs(config: ClassifierConfig) -> None:

@@ -33,7 +33,7 @@ from data_processor.atomic import atomic_path, write_json
 from data_processor.char_backoff import spell_out
 from data_processor.errors import ConfigError, DataError, UserError
 from data_processor.stopwords import remove_stopwords
-from data_processor.tokenizers import TOKENIZERS, get_tokenizer
+from data_processor.tokenizers import TOKENIZERS, get_tokenizer, lowercases
 from data_processor.vocab import Vocab
 from train.classify.multilabel import choose, label_sets
 
@@ -41,7 +41,6 @@ FORMAT = "rnn-toolkit-onnx/1"
 INPUT_NAMES = ("tokens", "lengths")
 OUTPUT_NAMES = ("probabilities",)
 TOLERANCE = 1e-5  # the most a probability may differ between onnxruntime and PyTorch for `check_parity` to pass
-LOWER_CASING = ("english",)  # the tokenizers that lower-case text; the others keep it as it is
 EXAMPLE_SHAPE = (3, 7)  # the batch traced at export: any size but 0 or 1 (sizes 0 and 1 would be fixed into the graph)
 
 
@@ -119,7 +118,7 @@ def export_onnx(run_dir: str | Path, out: str | Path, opset: int = 20) -> Export
             "tokenizer": config.tokenizer,
             "hmm": config.hmm,
             "user_dict": copied.name if copied else None,
-            "lowercase": config.tokenizer in LOWER_CASING,
+            "lowercase": lowercases(config.tokenizer),
             "stopwords": sorted(pipeline.stopwords),
             "max_len": config.max_len,
             "max_chars": config.max_len * CHARS_PER_TOKEN,  # texts are cut to this many characters before tokenizing
@@ -136,11 +135,13 @@ def export_onnx(run_dir: str | Path, out: str | Path, opset: int = 20) -> Export
 
 def check_recurrent(run_dir: str | Path) -> None:
     """A `ConfigError` unless ``run_dir`` is an RNN/GRU/LSTM classifier run."""
+    from train.classify.predictors import saved_kind
     from train.classify.settings import RUN_KIND
     from train.common.rundir import RunDir
 
-    model = RunDir.open(run_dir, RUN_KIND).load_json("config.json").get("model", "lstm")
-    if model == "tfidf" or str(model).endswith("+tfidf"):
+    kind = saved_kind(RunDir.open(run_dir, RUN_KIND))
+    if not kind.exports_onnx:
+        model = kind.name
         raise ConfigError(f"{run_dir} is a --model {model} run; only recurrent runs (--model rnn, gru or lstm) export to ONNX")
 
 

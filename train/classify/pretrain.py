@@ -27,9 +27,10 @@ from data_processor.io import read_table
 from data_processor.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords
 from data_processor.token_cache import cache_dir, cached_tokens, scan_texts
-from data_processor.tokenizers import get_tokenizer, tokenizer_identity
+from data_processor.tokenizers import tokenizer_for, tokenizer_identity
 from data_processor.vectors.training import corpus_texts
 from data_processor.vocab import Vocab
+from models.choices import DEFAULT_EMBED_DIM
 from models.encoder import TextEncoder
 from models.language_model import EncoderLM
 from train.classify.lm_training import fit_lm, vocabulary_counts
@@ -38,7 +39,7 @@ from train.classify.text_pipeline import TextPipeline
 from train.common.resume import Interrupted, load_checkpoint, restore_metrics, resumed_best_state, save_checkpoint
 from train.common.rundir import RunDir
 from train.common.runtime import release_free_memory, resolve_device, set_seed, set_threads
-from train.common.text_settings import DEFAULT_EMBED_DIM, EncoderSettings, TextSettings
+from train.common.text_settings import EncoderSettings, TextSettings
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
 MAX_HELDOUT = 1000  # held-out texts at most: the full softmax over the vocabulary scores them every epoch
@@ -84,7 +85,7 @@ class LMData:
 
 def text_pipeline(settings: TextSettings, vocab: Vocab) -> TextPipeline:
     """The classifier's text -> ids pipeline for ``settings`` over ``vocab`` (no labels)."""
-    tokenize = get_tokenizer(settings.tokenizer, user_dict=settings.user_dict, hmm=settings.hmm)
+    tokenize = tokenizer_for(settings)
     return TextPipeline(tokenize, load_stopwords(settings.stopwords), vocab, Vocab([], specials=()), settings.max_len, settings.backoff)
 
 
@@ -100,7 +101,7 @@ def prepare_lm_data(config: PretrainConfig, log: Log = log_stderr) -> LMData:
     stopwords = load_stopwords(config.stopwords)
     identity = tokenizer_identity(config.tokenizer, config.user_dict, config.hmm)
     scan = scan_texts(texts)
-    store = cached_tokens(texts, get_tokenizer(config.tokenizer, user_dict=config.user_dict, hmm=config.hmm), identity, stopwords,
+    store = cached_tokens(texts, tokenizer_for(config), identity, stopwords,
                           cache_dir(config.token_cache), config.workers, config.progress, "+".join(config.corpora()), log, scan)
     if len(store) < 2:
         raise DataError(f"{', '.join(config.corpora())}: {len(store)} text(s); a language model needs at least two (one held out)")

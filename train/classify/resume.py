@@ -6,6 +6,7 @@ import dataclasses
 
 from data_processor.errors import ConfigError, DataError
 from data_processor.messages import Log, log_stderr
+from train.classify.kinds import kind_of
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.common.distributed import SINGLE, Cluster
 from train.common.resume import open_interrupted
@@ -21,14 +22,11 @@ def resume_classifier(path: str, progress: bool = True, log: Log = log_stderr, c
     """
     run = open_interrupted(path, RUN_KIND) if cluster.is_main else RunDir.open(path, RUN_KIND)
     config = dataclasses.replace(run.load_settings(ClassifierConfig), progress=progress)
-    if config.model == "tfidf":
-        raise DataError(f"{run.path}: a --model tfidf run is fitted in one step, so it cannot be resumed; train it again")
-    if config.model.endswith("+tfidf"):
-        if cluster.distributed:
-            raise ConfigError(f"--model {config.model} trains in one process: resume it with python run.py, not torchrun")
-        from train.classify.hybrid import train_hybrid
-
-        return train_hybrid(config, log, run)
-    from train.classify.rnn import train_classifier
-
-    return train_classifier(config, log, run, cluster)
+    kind = kind_of(config.model)
+    if not kind.resumable:
+        raise DataError(f"{run.path}: a --model {kind.name} run is fitted in one step, so it cannot be resumed; train it again")
+    if kind.distributed:
+        return kind.train_function()(config, log, run, cluster)
+    if cluster.distributed:
+        raise ConfigError(f"--model {kind.name} trains in one process: resume it with python run.py, not torchrun")
+    return kind.train_function()(config, log, run)

@@ -34,7 +34,7 @@ from train.classify.transfer import (
     with_encoder_shape,
 )
 from train.common.distributed import SINGLE, Cluster, check_same_world
-from train.common.optim import DEFAULT_LR, build_optimizer, build_scheduler
+from train.common.optim import build_optimizer, build_scheduler, learning_rate
 from train.common.resume import (
     Interrupted,
     load_checkpoint,
@@ -124,7 +124,7 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     if epochs > config.epochs:
         log(f"small training set: up to {epochs} epochs of {len(data.train)} batches, to make at least --min-steps {config.min_steps} steps")
     if config.encoder != NO_ENCODER:
-        optimizer, scheduler = ulmfit_optimizer(model, config, config.lr or DEFAULT_LR[config.optimizer], len(data.train), epochs)
+        optimizer, scheduler = ulmfit_optimizer(model, config, learning_rate(config.optimizer, config.lr), len(data.train), epochs)
     else:
         optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay, config.momentum)
         scheduler = build_scheduler(config.schedule, optimizer, epochs, len(data.train))

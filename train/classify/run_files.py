@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 
 from data_processor.atomic import write_text
-from data_processor.tokenizers import Tokenizer, get_tokenizer
+from data_processor.errors import DataError
+from data_processor.tokenizers import Tokenizer, tokenizer_for
 from train.classify.settings import ClassifierConfig
 from train.common.metrics import (
     METRIC_NAMES,
@@ -68,4 +69,6 @@ def load_text_tools(run: RunDir, config: ClassifierConfig) -> tuple[Tokenizer, f
     stopwords_file = run.file("stopwords.txt")
     stopwords = frozenset(stopwords_file.read_text(encoding="utf-8").split()) if stopwords_file.is_file() else frozenset()
     user_dict = run.file("user_dict.txt")
-    return get_tokenizer(config.tokenizer, user_dict=str(user_dict) if user_dict.is_file() else None, hmm=config.hmm), stopwords
+    if config.user_dict and not user_dict.is_file():
+        raise DataError(f"{user_dict}: missing, but the run was trained with --user-dict {config.user_dict}; train it again")
+    return tokenizer_for(config, user_dict=user_dict if config.user_dict else None), stopwords

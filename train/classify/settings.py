@@ -17,19 +17,13 @@ from data_processor.vectors.training import (
     DEFAULT_WINDOW,
     METHODS,
 )
-from models.choices import (
-    CLASSIFIER_CELLS,
-    HYBRIDS,
-    POOLINGS,
-    TFIDF_CLASSIFIERS,
-    TFIDF_FEATURES,
-)
+from models.choices import DEFAULT_POOLING, POOLINGS, TFIDF_CLASSIFIERS, TFIDF_FEATURES
+from train.classify.kinds import MODELS, kind_of
 from train.common.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
 from train.common.settings import RUN_GROUP, RunSettings
 from train.common.text_settings import EncoderSettings, TextSettings
 
 RUN_KIND = "classifier"
-MODELS = (*CLASSIFIER_CELLS, "tfidf", *HYBRIDS)
 EMBEDDINGS = ("random", *METHODS)  # or the path of a vectors file
 DEFAULT_VECTORS_CORPUS = "peoples-daily"
 NO_CORPUS = "none"
@@ -83,7 +77,7 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
     label_sep: str = option("|", "with --multi-label: what separates the labels in a label cell", group="data")
     threshold: str = option("global", "with --multi-label: one decision threshold for every label (global) or one per label "
                             "(per-label), each chosen for the best F1 on the dev set", choices=THRESHOLDS, group="data")
-    pooling: str = option("max", "how the per-step outputs become one vector", choices=POOLINGS, group="model")
+    pooling: str = option(DEFAULT_POOLING, "how the per-step outputs become one vector", choices=POOLINGS, group="model")
     freeze_embedding: bool = option(False, "do not update the embedding matrix", group="model")
     # embedding: random, word2vec, fasttext (trained on the training texts) or a vectors file
     embedding: str = option("word2vec", "random: learnt with the classifier; word2vec or fasttext: trained with gensim on the "
@@ -149,8 +143,8 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
 
     @property
     def cell(self) -> str:
-        """The recurrent cell of an RNN or hybrid run (``lstm`` for ``lstm+tfidf``)."""
-        return self.model.removesuffix("+tfidf")
+        """The recurrent cell of an RNN or hybrid run (``lstm`` for ``lstm+tfidf``); empty for a TF-IDF run."""
+        return kind_of(self.model).cell or ""
 
     def validate(self) -> None:
         """Raise `ConfigError` for a value, or a combination of values, no run could use (reads no files)."""
@@ -158,28 +152,27 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
         if self.train is None and (self.dev or self.test):
             raise ConfigError("--dev and --test need --train; without --train the built-in dataset's own splits are used")
         self.check_labels()
-        if self.encoder != NO_ENCODER and self.model != "tfidf" and self.bidirectional and self.num_layers > 1:
+        if self.encoder != NO_ENCODER and kind_of(self.model).recurrent and self.bidirectional and self.num_layers > 1:
             raise ConfigError(f"--encoder {self.encoder}: a language model pretrains one bidirectional layer, not --num-layers "
                               f"{self.num_layers}; add --encoder none to train from scratch, or --unidirectional")
         if self.vectors_corpus not in (None, NO_CORPUS, DEFAULT_VECTORS_CORPUS) and self.embedding not in METHODS:
             raise ConfigError(f"--vectors-corpus adds text to word-vector training: it needs --embedding {' or '.join(METHODS)}, "
                               f"not {self.embedding!r}")
 
-
     def check_labels(self) -> None:
         """A `ConfigError` for label settings that do not fit together: multi-label flags on a single-label run, or a
         multi-label run that cannot be one."""
         if not self.multi_label:
-            changed = [flag for flag, value, default in (("--label-sep", self.label_sep, "|"), ("--threshold", self.threshold, "global"))
-                       if value != default]
+            changed = [flag for name, flag in (("label_sep", "--label-sep"), ("threshold", "--threshold")) if name in self.given]
             if changed:
-                raise ConfigError(f"{' and '.join(changed)} only apply to multi-label data: add --multi-label, or drop them")
+                raise ConfigError(f"{' and '.join(changed)} only appl{'y' if len(changed) > 1 else 'ies'} to multi-label data: add "
+                                  f"--multi-label, or drop {'them' if len(changed) > 1 else 'it'}")
             return
         if not self.label_sep:
             raise ConfigError("--label-sep is empty; give the string that separates the labels in a label cell, e.g. '|'")
         if self.train is None:
             raise ConfigError(f"--multi-label needs --train FILE: the built-in dataset {self.dataset!r} has one label per text")
-        if self.model.endswith("+tfidf"):
+        if not kind_of(self.model).multi_label:
             raise ConfigError(f"--model {self.model} fuses two single-label models; with --multi-label use --model {self.cell} or tfidf")
 
 

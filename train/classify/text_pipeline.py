@@ -20,7 +20,7 @@ from data_processor.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords, remove_stopwords
 from data_processor.token_cache import TextScan, cache_dir, cached_tokens
 from data_processor.token_store import TokenLists, TokenStore
-from data_processor.tokenizers import Tokenizer, get_tokenizer, tokenizer_identity
+from data_processor.tokenizers import Tokenizer, tokenizer_for, tokenizer_identity
 from data_processor.vocab import Vocab
 from train.classify.data import (
     LabelledTexts,
@@ -120,7 +120,7 @@ def prepare_data(config: ClassifierConfig, log: Log = log_stderr, rank: int = 0,
     splits = read_splits(config, log)
     log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test) if splits.test else 0} test")
 
-    tokenize = get_tokenizer(config.tokenizer, user_dict=config.user_dict, hmm=config.hmm)
+    tokenize = tokenizer_for(config)
     identity, directory = tokenizer_identity(config.tokenizer, config.user_dict, config.hmm), cache_dir(config.token_cache)
 
     def tokenize_texts(texts: Iterable[str], name: str, scan: TextScan | None = None) -> TokenStore:

@@ -18,7 +18,7 @@ from data_processor.errors import DataError
 from data_processor.io import Example
 from data_processor.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords, remove_stopwords
-from data_processor.tokenizers import Tokenizer, get_tokenizer
+from data_processor.tokenizers import Tokenizer, tokenizer_for
 from data_processor.vocab import Vocab
 from models.tfidf import TfidfClassifier
 from train.classify.data import LabelTargets, load_splits
@@ -44,7 +44,7 @@ def build_tfidf(config: ClassifierConfig, tokenize: Tokenizer | None = None, sto
     """The unfitted model a config describes; word features use ``tokenize`` (default: the config's tokenizer) minus ``stopwords``."""
     features = None
     if config.tfidf_features == "word":
-        words = tokenize or get_tokenizer(config.tokenizer, user_dict=config.user_dict, hmm=config.hmm)
+        words = tokenize or tokenizer_for(config)
 
         def features(text: str) -> list[str]:
             return remove_stopwords(words(text), stopwords)
@@ -138,7 +138,8 @@ class TfidfPredictor:
 
     NEEDS = ("config.json", "labels.json", VOCAB_FILE, ARRAYS_FILE)
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
+        """Load the run at ``run_dir``; ``device`` is accepted for the common interface (a TF-IDF model runs on the CPU)."""
         run = RunDir.open(run_dir, RUN_KIND, self.NEEDS)
         self.config = run.load_settings(ClassifierConfig)
         self.labels = Vocab.load(run.file("labels.json"))

@@ -18,6 +18,13 @@ PER_STEP_SCHEDULES = ("none", "cosine", "slanted")  # the shapes a per-batch sch
 CUT_FRACTION, RATIO = 0.1, 32  # slanted triangular rates: rise over the first 10% of steps, from lr/32 to lr, then fall back
 
 
+def learning_rate(name: str, lr: float | None) -> float:
+    """``lr``, or optimizer ``name``'s default rate when it is None: the one place a missing --lr is filled in."""
+    if name not in DEFAULT_LR:
+        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return DEFAULT_LR[name] if lr is None else lr
+
+
 def build_optimizer(
     name: str,
     params: Iterable[torch.nn.Parameter],
@@ -28,9 +35,7 @@ def build_optimizer(
     """Create optimizer ``name`` (``sgd|momentum|adam|adamw|adagrad|rmsprop``) over the trainable ``params``."""
     import torch  # here, not at the top: settings and --help read this module's names without paying for torch
 
-    if name not in DEFAULT_LR:
-        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    lr = DEFAULT_LR[name] if lr is None else lr
+    lr = learning_rate(name, lr)
     if lr <= 0:
         raise ConfigError(f"--lr must be > 0, got {lr}")
     if weight_decay < 0:

@@ -11,8 +11,8 @@ from data_processor.char_backoff import BACKOFFS
 from data_processor.settings import Settings, option
 from data_processor.stopwords import available_lists
 from data_processor.tokenizers import RJIEBA_PIN, TOKENIZERS
+from models.choices import DEFAULT_DROPOUT, DEFAULT_EMBED_DIM, DEFAULT_HIDDEN_SIZE
 
-DEFAULT_EMBED_DIM = 128  # when --embed-dim is not given and no vectors file or encoder sets it
 TEXT_FIELDS = ("tokenizer", "user_dict", "hmm", "stopwords", "backoff", "min_freq", "max_vocab", "max_len")  # what makes the ids
 SHAPE_FIELDS = ("embed_dim", "hidden_size", "num_layers", "bidirectional", "word_chars")  # what makes the weights' shapes
 
@@ -45,10 +45,10 @@ class EncoderSettings(Settings):
 
     embed_dim: int | None = option(None, f"embedding size (default: {DEFAULT_EMBED_DIM}, or the dimension of the --embedding "
                                    "vectors file or of the --encoder)", at_least=1, group="model")
-    hidden_size: int = option(256, "hidden units per direction", at_least=1, group="model")
+    hidden_size: int = option(DEFAULT_HIDDEN_SIZE, "hidden units per direction", at_least=1, group="model")
     num_layers: int = option(1, "stacked recurrent layers", at_least=1, group="model")
     bidirectional: bool = option(True, "one direction instead of two", flag="--unidirectional", group="model")
-    dropout: float = option(0.5, "dropout on embeddings, between layers and before the output", at_least=0.0, below=1.0, group="model")
+    dropout: float = option(DEFAULT_DROPOUT, "dropout on embeddings, between layers and before the output", at_least=0.0, below=1.0, group="model")
     word_dropout: float = option(0.0, "in training, drop each token (its whole vector) with this probability", at_least=0.0,
                                  below=1.0, group="model")
     word_chars: bool = option(True, "do not add to each word's vector the mean vector of its characters (the character "
