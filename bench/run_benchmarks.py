@@ -84,8 +84,8 @@ def worker_prepare(quick: bool) -> dict:
 def worker_train(model: str, quick: bool) -> dict:
     """Train one RNN with default settings, scoring the test set after every epoch (outside the timed part)."""
     from train.classify.embedding import build_embedding, resolve_embedding
-    from train.classify.fit import fit, predict_proba
-    from train.classify.rnn import build_model
+    from train.classify.fit import fit
+    from train.classify.network import build_model, predict_proba
     from train.common.optim import build_optimizer, build_scheduler
     from train.common.runtime import resolve_device, set_seed, set_threads
 
@@ -122,7 +122,7 @@ def worker_overhead(quick: bool) -> dict:
 
     from train.classify.embedding import resolve_embedding
     from train.classify.fit import fit
-    from train.classify.rnn import build_model
+    from train.classify.network import build_model
     from train.common.optim import build_optimizer
     from train.common.runtime import set_seed, set_threads
 

@@ -95,6 +95,7 @@ class Settings:
         settings = cls(**values)
         settings.given = frozenset(values)
         settings.check()
+        settings.follow_given()
         return settings
 
     @classmethod
@@ -115,7 +116,12 @@ class Settings:
         settings = cls(**{**before, **{k: v for k, v in values.items() if k in names}})
         settings.given = frozenset() if saved else frozenset(values) & names
         settings.check(source)
+        if not saved:
+            settings.follow_given()
         return settings
+
+    def follow_given(self) -> None:
+        """Adjust defaults that depend on which options were given (see `given`); a saved run's record is left as it is."""
 
     def check(self, source: str = "") -> None:
         """Per-field rules: type, allowed values, bounds, finite numbers. A `ConfigError` names the field."""

@@ -83,3 +83,22 @@ def test_the_switch_pattern_catches_what_it_must():
                  'return self.model.removesuffix("+tfidf")', 'if name in "lstm+tfidf"'):
         assert KIND_SWITCH.search(line), line
     assert not KIND_SWITCH.search('cell == "lstm"')  # a cell is not a model kind
+
+
+TRAINING_PIPELINE = ("train.classify.rnn", "train.classify.fit", "train.common.loop", "train.classify.transfer", "train.classify.embedding",
+                     "train.classify.distill", "train.classify.objective", "train.classify.hybrid", "train.classify.pretrain",
+                     "train.classify.lm_training", "train.classify.encoder_cache", "gensim")
+
+
+def test_loading_a_run_of_any_kind_imports_no_training_pipeline():
+    """predict, evaluate, serve and export load a run's code through the registry; none of it may need the trainers."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom train.classify.kinds import KINDS\n"
+             "import train.classify.predictors, train.classify.serve, train.classify.export\n"
+             "for kind in KINDS.values():\n    kind.predictor_class()\n"
+             f"print(*sorted(m for m in {TRAINING_PIPELINE!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == []

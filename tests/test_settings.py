@@ -159,3 +159,13 @@ def test_run_config_json_too_deep_or_too_long_a_number_is_a_data_error(tmp_path,
     (tmp_path / "config.json").write_text(content, encoding="utf-8")
     with pytest.raises(DataError, match=rf"config\.json: {problem}; the file is damaged"):
         RunDir.open(tmp_path, "classifier")
+
+
+def test_an_explicit_epochs_is_what_runs_unless_min_steps_is_given_too():
+    assert ClassifierConfig.from_dict({"epochs": 1}, "x").min_steps == 0
+    assert ClassifierConfig.from_dict({"epochs": 1, "min_steps": 500}, "x").min_steps == 500
+    assert ClassifierConfig.from_dict({}, "x").min_steps == ClassifierConfig().min_steps > 0
+    saved = ClassifierConfig.from_dict({"kind": "classifier", "epochs": 1, "min_steps": 800}, "r/config.json", saved=True)
+    assert saved.min_steps == 800  # a run's record is what it trained with
+    shown = json.loads(run_cli("--epochs", "1", "--dry-run").stdout)
+    assert shown["epochs"] == 1 and shown["min_steps"] == 0

@@ -14,6 +14,7 @@ from torch import nn
 from data_processor.batching import Batch, BucketBatcher
 from data_processor.messages import Log, log_stderr
 from train.classify.multilabel import choose
+from train.classify.network import predict_proba
 from train.classify.objective import Objective
 from train.common.distributed import SINGLE, Cluster
 from train.common.loop import run_epochs
@@ -28,28 +29,6 @@ class FitResult:
     best_score: float = float("-inf")  # of the monitored dev metric: accuracy, or micro-F1 for multi-label data
     monitor: str = "dev_accuracy"
     best_state: dict[str, torch.Tensor] | None = None
-
-
-@torch.inference_mode()
-def predict_proba(model: nn.Module, batches: BucketBatcher, device: torch.device, cluster: Cluster = SINGLE) -> np.ndarray:
-    """Class probabilities ``[N, C]`` for every row of ``batches``, in the rows' original order.
-
-    With a distributed ``cluster`` each process scores its share of the rows (``batches`` is sharded) and the shares
-    are added up, so every process gets every row's probabilities.
-    """
-    model.eval()
-    out: np.ndarray | None = None
-    for batch in batches:
-        if not len(batch.index):
-            continue
-        probs = model.probabilities(model(batch.tokens.to(device), batch.lengths).float()).cpu().numpy()
-        if out is None:
-            out = np.zeros((len(batches.lengths), probs.shape[1]), dtype=np.float32)
-        out[batch.index.numpy()] = probs
-    if cluster.distributed:
-        out = cluster.sum_array(out if out is not None else np.zeros((len(batches.lengths), model.num_classes), dtype=np.float32))
-    assert out is not None, "no rows to predict"
-    return out
 
 
 def planned_epochs(batches_per_pass: int, epochs: int, min_steps: int) -> int:

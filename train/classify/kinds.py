@@ -72,7 +72,7 @@ def recurrent_kind(cell: str) -> ModelKind:
 def fused_kind(cell: str) -> ModelKind:
     """``--model CELL+tfidf``: the recurrent classifier and TF-IDF, their scores fused with a weight chosen on dev."""
     return ModelKind(cell + FUSED_SUFFIX, cell, tfidf=True, trainer="train.classify.hybrid:train_hybrid",
-                     predictor="train.classify.hybrid:HybridPredictor", resumable=True, distributed=False, exports_onnx=False,
+                     predictor="train.classify.hybrid_predictor:HybridPredictor", resumable=True, distributed=False, exports_onnx=False,
                      multi_label=False)
 
 

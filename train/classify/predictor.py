@@ -11,9 +11,8 @@ from data_processor.errors import DataError
 from data_processor.io import Example
 from data_processor.vocab import Vocab
 from models.classifier import upgrade_state_dict
-from train.classify.fit import predict_proba
 from train.classify.multilabel import choose, label_sets, load_thresholds
-from train.classify.rnn import batch_metrics, build_model
+from train.classify.network import batch_metrics, build_model, predict_proba
 from train.classify.run_files import load_text_tools
 from train.classify.settings import RUN_KIND, ClassifierConfig, eval_batch_size
 from train.classify.text_pipeline import TextPipeline
@@ -54,6 +53,10 @@ class Predictor:
         """Class probabilities ``[N, C]``, columns in the order of `label_names`."""
         batches = self.pipeline.batches(texts, self.batch_size)
         return predict_proba(self.model, batches, self.device)
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """What the run's decisions apply argmax and thresholds to, ``[N, C]``: here the probabilities."""
+        return self.predict_proba(texts)
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """The most probable label of each text, with its probability."""

@@ -3,17 +3,51 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
 from data_processor.errors import DataError
+from data_processor.io import Example
 from train.classify.kinds import KINDS, ModelKind
-from train.classify.settings import RUN_KIND
+from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.common.rundir import RunDir
 
 if TYPE_CHECKING:
-    from train.classify.hybrid import HybridPredictor
-    from train.classify.predictor import Predictor
-    from train.classify.tfidf import TfidfPredictor
+    import numpy as np
+
+
+@runtime_checkable
+class ClassifierPredictor(Protocol):
+    """What every kind's predictor offers (`tests/test_predictor_contract.py` checks each kind against it).
+
+    Labels are ``(label, score)`` pairs; the score is a probability where `probabilistic`, else a margin.
+    """
+
+    config: ClassifierConfig
+    run: RunDir
+    multi_label: bool
+
+    @property
+    def label_names(self) -> list[str]:
+        """The classes, in the order of the score columns."""
+
+    @property
+    def probabilistic(self) -> bool:
+        """True when `predict` and `predict_labels` give probabilities (and `predict_proba` works)."""
+
+    def scores(self, texts: Sequence[str]) -> "np.ndarray":
+        """``[N, C]``: what argmax (and a multi-label run's thresholds) decide on."""
+
+    def predict_proba(self, texts: Sequence[str]) -> "np.ndarray":
+        """Class probabilities ``[N, C]``, for a `probabilistic` predictor."""
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """Each text's best label and its score."""
+
+    def predict_labels(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Each text's label set, highest score first (one label for a single-label run)."""
+
+    def evaluate(self, examples: Sequence[Example], source: str) -> dict:
+        """Metrics on labelled examples."""
 
 DEFAULT_CELL = "lstm"  # the model of a run written before config.json recorded one
 
@@ -26,7 +60,7 @@ def saved_kind(run: RunDir) -> ModelKind:
     return KINDS[model]
 
 
-def load_predictor(run_dir: str | Path, device: str = "cpu") -> "Predictor | TfidfPredictor | HybridPredictor":
+def load_predictor(run_dir: str | Path, device: str = "cpu") -> ClassifierPredictor:
     """The predictor of a classifier run directory, as its kind says (`train.classify.kinds`).
 
     Each kind's modules are imported only when a run of that kind is loaded (torch for one, scikit-learn for the other).

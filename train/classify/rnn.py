@@ -12,15 +12,13 @@ import numpy as np
 import torch
 
 from data_processor.atomic import append_jsonl
-from data_processor.batching import BucketBatcher
-from data_processor.char_backoff import word_characters
 from data_processor.errors import DataError
 from data_processor.messages import Log, log_stderr
 from data_processor.vocab import Vocab
-from models.classifier import RNNClassifier
 from train.classify.embedding import build_embedding, check_inputs, resolve_embedding
-from train.classify.fit import fit, planned_epochs, predict_proba
+from train.classify.fit import fit, planned_epochs
 from train.classify.multilabel import save_thresholds, scored_metrics, tune_thresholds
+from train.classify.network import batch_metrics, build_model, predict_proba
 from train.classify.objective import Objective
 from train.classify.run_files import save_text_tools, write_report
 from train.classify.settings import NO_ENCODER, NO_TEACHER, RUN_KIND, ClassifierConfig
@@ -44,19 +42,6 @@ from train.common.resume import (
 )
 from train.common.rundir import RunDir
 from train.common.runtime import release_free_memory, set_seed, set_threads
-
-
-def build_model(config: ClassifierConfig, vocab: Vocab, num_classes: int, embedding_weights: np.ndarray | None = None) -> RNNClassifier:
-    """The `RNNClassifier` a resolved config describes (see `resolve_embedding`) over ``vocab``, with ``embedding_weights``
-    (``len(vocab) x d``) as its initial embedding if given."""
-    if config.embed_dim is None:
-        raise ValueError("resolve the config's embedding dimension first (resolve_embedding)")
-    weights = torch.from_numpy(embedding_weights) if embedding_weights is not None else None
-    return RNNClassifier(len(vocab), num_classes, cell=config.cell, embed_dim=config.embed_dim, hidden_size=config.hidden_size,
-                         num_layers=config.num_layers, bidirectional=config.bidirectional, dropout=config.dropout,
-                         pooling=config.pooling, embedding_weights=weights, freeze_embedding=config.freeze_embedding,
-                         word_dropout=config.word_dropout, word_chars=word_characters(vocab) if config.word_chars else None,
-                         multi_label=config.multi_label)
 
 
 def train_classifier(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | None = None, cluster: Cluster = SINGLE) -> dict:
@@ -219,10 +204,3 @@ def check_same_data(run: RunDir, vocab: Vocab, labels: Vocab) -> None:
         if run.file(name).is_file() and Vocab.load(run.file(name)) != now:
             raise DataError(f"{run.file(name)}: the training data gives another {name.removesuffix('.json')} now than when the run "
                             "started (was a data file changed?); a run can resume only on the data it started with")
-
-
-def batch_metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device: torch.device, cluster: Cluster = SINGLE,
-                  thresholds: np.ndarray | None = None) -> dict:
-    """Accuracy, macro-F1, report and confusion matrix of ``model`` on labelled ``batches`` (sharded, with a distributed
-    ``cluster``); for a multi-label model, the multi-label metrics of the label sets ``thresholds`` choose."""
-    return scored_metrics(predict_proba(model, batches, device, cluster), batches.labels.numpy(), labels.itos, thresholds)

@@ -118,9 +118,10 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
     momentum: float = option(0.9, "momentum for --optimizer momentum", at_least=0.0, below=1.0, group="optimisation")
     schedule: str = option("cosine", "learning-rate schedule, stepped each epoch", choices=SCHEDULES, group="optimisation")
     clip: float = option(5.0, "clip the gradient norm to this (0: no clipping)", at_least=0.0, group="optimisation")
-    epochs: int = option(4, "most epochs to train", at_least=1, group="optimisation")
-    min_steps: int = option(800, "a small training set trains for more epochs than --epochs, enough to make this many "
-                            "optimizer steps (early stopping still applies)", at_least=0, group="optimisation")
+    epochs: int = option(4, "most epochs to train; given explicitly, it is what runs (--min-steps then defaults to 0)", at_least=1,
+                         group="optimisation")
+    min_steps: int = option(800, "unless --epochs is given, a small training set trains for more epochs than --epochs, enough to "
+                            "make this many optimizer steps (early stopping still applies)", at_least=0, group="optimisation")
     batch_size: int = option(64, "training batch size (evaluation uses 4x)", at_least=1, group="optimisation")
     patience: int = option(3, "stop after this many epochs without a better dev accuracy (0: never)", at_least=0, group="optimisation")
     distill: str = option(NO_TEACHER, "tfidf: also learn from the TF-IDF model's probabilities (the --tfidf-* model, fitted "
@@ -145,6 +146,11 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
     def cell(self) -> str:
         """The recurrent cell of an RNN or hybrid run (``lstm`` for ``lstm+tfidf``); empty for a TF-IDF run."""
         return kind_of(self.model).cell or ""
+
+    def follow_given(self) -> None:
+        """An explicit ``--epochs`` is what runs: without an explicit ``--min-steps`` too, no step minimum adds epochs."""
+        if "epochs" in self.given and "min_steps" not in self.given:
+            self.min_steps = 0
 
     def validate(self) -> None:
         """Raise `ConfigError` for a value, or a combination of values, no run could use (reads no files)."""

@@ -162,6 +162,10 @@ class TfidfPredictor:
         """Class probabilities ``[N, C]`` (logistic regression runs only; each label's own for multi-label)."""
         return self.model.predict_proba(texts)
 
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """What the run's decisions apply argmax and thresholds to, ``[N, C]``: probabilities (logreg) or margins (svm)."""
+        return model_scores(self.model, texts)
+
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """The best label of each text, with its probability (logreg) or its margin over the runner-up (svm; a
         multi-label svm run gives the label's own margin)."""
