@@ -24,8 +24,8 @@ class ModelKind:
 
     ``trainer`` is called as ``trainer(config, log)`` for a new run; a ``resumable`` kind's also takes ``run`` (the
     interrupted run directory) and a ``distributed`` kind's also takes ``cluster`` (it trains under torchrun).
-    ``predictor`` is a class built as ``predictor(run_dir, device)`` with ``label_names``, ``probabilistic``,
-    ``predict``, ``predict_proba``, ``predict_labels`` and ``evaluate`` (see `train.classify.predictor.Predictor`).
+    ``predictor`` is a class built as ``predictor(run_dir, device)`` that keeps the interface
+    `train.classify.predictors.ClassifierPredictor` (``tests/test_predictor_contract.py`` holds every kind to it).
     """
 
     name: str
