@@ -176,7 +176,7 @@ def add_predict(sub) -> None:
 
 def cmd_predict(s) -> int:
     from data_processor.io import tsv_field
-    from train.classify.predictors import load_predictor
+    from train.inference.predictors import load_predictor
 
     texts = list(s.texts or [])
     for number, text in enumerate(texts, start=1):
@@ -228,7 +228,7 @@ def add_evaluate(sub) -> None:
 
 def cmd_evaluate(s) -> int:
     from data_processor.io import read_table
-    from train.classify.predictors import load_predictor
+    from train.inference.predictors import load_predictor
     from train.common.metrics import format_confusion, metric_lines
 
     if s.plot is not None:  # before any work: a bad --plot path should not cost an evaluation
@@ -273,10 +273,11 @@ def add_serve(sub) -> None:
 
 def cmd_serve(s) -> int:
     try:
-        from train.classify.serve import Limits, serve
+        from train.inference.serve.requests import Limits
+        from train.inference.serve.server import serve
     except ImportError as exc:
         raise ConfigError(f"serve needs {exc.name or 'fastapi and uvicorn'}: pip install -r requirements.txt") from None
-    from train.classify.predictors import load_predictor
+    from train.inference.predictors import load_predictor
 
     predictor = load_predictor(s.run, s.device)
     note_unfinished(s.run)
@@ -303,14 +304,15 @@ def add_export(sub) -> None:
                        "order of the labels); batch size and length are dynamic and padding never changes a row's result. "
                        "Beside it, a JSON file holds what turns text into those inputs (tokenizer and its settings, stopwords, "
                        "max length, back-off, vocabulary) and the labels (with the thresholds of a multi-label run). Python "
-                       "runs the pair with train.classify.export.OnnxPredictor. --check FILE then compares onnxruntime with "
+                       "runs the pair with train.inference.export.onnx_predictor.OnnxPredictor. --check FILE then compares onnxruntime with "
                        "PyTorch on FILE's texts. TF-IDF and hybrid runs do not export.")
     add_options(p, ExportSettings)
     p.set_defaults(handler=cmd_export, settings=ExportSettings)
 
 
 def cmd_export(s) -> int:
-    from train.classify.export import check_parity, check_recurrent, export_onnx
+    from train.inference.export.parity import check_parity
+    from train.inference.export.writer import check_recurrent, export_onnx
 
     check_recurrent(s.run)
     texts = read_texts_file(s, s.check_file) if s.check_file else []

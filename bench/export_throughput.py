@@ -6,7 +6,7 @@ split, then dev), and a classifier run: ``--run DIR``, or a bidirectional LSTM
 of the default size (``run.py train`` defaults: embedding 128, hidden 256,
 max pooling) trained for one epoch on a few hundred reviews here (throughput
 does not depend on how well it learnt). Exports it with
-``train.classify.export.export_onnx``, then times, in alternating rounds
+``train.inference.export.writer.export_onnx``, then times, in alternating rounds
 (medians reported, so a busy spell on a shared machine hits both):
 
 - model only: the run's own padded, length-bucketed batches of token ids
@@ -83,8 +83,9 @@ def measure(run_dir: Path, texts: list[str], batch_size: int, threads: int, roun
     import numpy as np
     import torch
 
-    from train.classify.export import OnnxPredictor, export_onnx
-    from train.classify.predictor import Predictor
+    from train.inference.export.onnx_predictor import OnnxPredictor
+    from train.inference.export.writer import export_onnx
+    from train.inference.rnn_predictor import Predictor
 
     torch.set_num_threads(threads)
     files, export_seconds = timed(lambda: export_onnx(run_dir, workdir / "model.onnx"))

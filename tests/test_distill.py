@@ -153,8 +153,9 @@ def test_a_distilled_adversarial_run_is_a_plain_rnn_that_predicts_serves_and_exp
     exported = run_cli("export", "--run", str(run), "--out", str(tmp_path / "model.onnx"), "--check", str(check))
     assert exported.returncode == 0, exported.stderr
     assert "same predicted labels for all 3 texts" in exported.stdout
-    from train.classify.predictors import load_predictor
-    from train.classify.serve import prediction_rows, run_info
+    from train.inference.predictors import load_predictor
+    from train.inference.serve.rows import prediction_rows
+    from train.inference.serve.run_info import run_info
 
     predictor = load_predictor(run)
     rows = prediction_rows(predictor, ["很好吃", "太差了"])

@@ -15,14 +15,10 @@ from onnx import numpy_helper
 
 from data_processor.errors import DataError
 from tests.conftest import assert_user_error, run_cli, train_on_sample, write_csv
-from train.classify.export import (
-    TOLERANCE,
-    OnnxPredictor,
-    ParityError,
-    check_parity,
-    export_onnx,
-)
-from train.classify.predictor import Predictor
+from train.inference.export.onnx_predictor import OnnxPredictor
+from train.inference.export.parity import TOLERANCE, ParityError, check_parity
+from train.inference.export.writer import export_onnx
+from train.inference.rnn_predictor import Predictor
 
 pytestmark = pytest.mark.slow  # each test trains a small run or exports one (~1 minute in all): out of the fast loop, CI runs them
 

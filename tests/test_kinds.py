@@ -10,7 +10,7 @@ import pytest
 from data_processor.errors import DataError
 from models.choices import CLASSIFIER_CELLS
 from train.classify.kinds import BASELINE, KINDS, MODELS, kind_of, load
-from train.classify.predictors import saved_kind
+from train.inference.predictors import saved_kind
 from train.classify.settings import ClassifierConfig
 from train.common.rundir import RunDir
 
@@ -87,18 +87,22 @@ def test_the_switch_pattern_catches_what_it_must():
 
 TRAINING_PIPELINE = ("train.classify.rnn", "train.classify.fit", "train.common.loop", "train.classify.transfer", "train.classify.embedding",
                      "train.classify.distill", "train.classify.objective", "train.classify.hybrid", "train.classify.pretrain",
-                     "train.classify.lm_training", "train.classify.encoder_cache", "gensim")
+                     "train.classify.lm_training", "train.classify.encoder_cache", "train.classify.tfidf", "gensim")
 
 
-def test_loading_a_run_of_any_kind_imports_no_training_pipeline():
-    """predict, evaluate, serve and export load a run's code through the registry; none of it may need the trainers."""
+def test_using_a_run_imports_no_training_pipeline():
+    """Every module of train.inference (predict, evaluate, serve, export), and every kind's predictor loaded through
+    the registry, imports none of the trainers."""
     import subprocess
     import sys
 
-    probe = ("import sys\nfrom train.classify.kinds import KINDS\n"
-             "import train.classify.predictors, train.classify.serve, train.classify.export\n"
+    probe = ("import importlib, pkgutil, sys\nimport train.inference\nfrom train.classify.kinds import KINDS\n"
+             "names = [m.name for m in pkgutil.walk_packages(train.inference.__path__, 'train.inference.')]\n"
+             "for name in names:\n    importlib.import_module(name)\n"
              "for kind in KINDS.values():\n    kind.predictor_class()\n"
-             f"print(*sorted(m for m in {TRAINING_PIPELINE!r} if m in sys.modules))")
+             f"print(len(names), *sorted(m for m in {TRAINING_PIPELINE!r} if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == []
+    imported, *training = result.stdout.split()
+    assert int(imported) >= 15  # the package, its predictors, serve/ and export/ were all walked
+    assert training == []

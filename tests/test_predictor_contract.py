@@ -6,7 +6,7 @@ import pytest
 
 from data_processor.io import read_table
 from train.classify.kinds import KINDS
-from train.classify.predictors import ClassifierPredictor, load_predictor
+from train.inference.predictors import ClassifierPredictor, load_predictor
 from train.classify.settings import ClassifierConfig
 
 from .conftest import write_csv

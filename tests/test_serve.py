@@ -267,8 +267,9 @@ def test_a_port_in_use_is_a_one_line_error(tiny_run):
 
 @pytest.mark.slow
 def test_a_linear_svm_run_answers_margins_without_probabilities(sample, texts):
-    from train.classify.predictors import load_predictor
-    from train.classify.serve import prediction_rows, run_info
+    from train.inference.predictors import load_predictor
+    from train.inference.serve.rows import prediction_rows
+    from train.inference.serve.run_info import run_info
 
     run = train_on_sample(sample, "tfidf", "serve-svm", "--tfidf-classifier", "svm")[1]
     predictor = load_predictor(run)
@@ -284,8 +285,9 @@ def test_a_linear_svm_run_answers_margins_without_probabilities(sample, texts):
 def test_a_multi_label_run_answers_label_sets_and_every_label_s_probability(tmp_path):
     import random
 
-    from train.classify.predictors import load_predictor
-    from train.classify.serve import prediction_rows, run_info
+    from train.inference.predictors import load_predictor
+    from train.inference.serve.rows import prediction_rows
+    from train.inference.serve.run_info import run_info
 
     rng = random.Random(0)
     words = {"体育": "比赛 球队 进球", "财经": "股票 市场 投资", "科技": "手机 芯片 软件"}
@@ -316,7 +318,7 @@ def test_a_multi_label_run_answers_label_sets_and_every_label_s_probability(tmp_
 # ---------------------------------------------------------------- the batcher, in this process
 
 def test_the_batcher_gathers_waiting_requests_into_one_call():
-    from train.classify.serve import Batcher
+    from train.inference.serve.batcher import Batcher
 
     calls: list[list[str]] = []
 
@@ -340,7 +342,7 @@ def test_the_batcher_gathers_waiting_requests_into_one_call():
 
 
 def test_the_batcher_keeps_to_max_batch_and_passes_failures_to_each_request():
-    from train.classify.serve import Batcher
+    from train.inference.serve.batcher import Batcher
 
     sizes: list[int] = []
 

@@ -1,1 +1,4 @@
-"""Text classification: the RNN pipeline, the TF-IDF baseline, and loading saved runs for predict/evaluate."""
+"""Text classification: the registry of model kinds, the RNN and TF-IDF training pipelines, and what a run is.
+
+Using a trained run (predict, evaluate, serve, export) is `train.inference`'s.
+"""

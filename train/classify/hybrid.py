@@ -16,12 +16,13 @@ import numpy as np
 
 from data_processor.messages import Log, log_stderr
 from train.classify.data import encode_labels, load_splits
-from train.classify.hybrid_predictor import FUSION_FILE, HybridPredictor, fuse
-from train.classify.predictor import Predictor
+from train.inference.hybrid_predictor import FUSION_FILE, HybridPredictor, fuse
+from train.inference.rnn_predictor import Predictor
 from train.classify.rnn import fit_classifier_run
 from train.classify.run_files import write_report
 from train.classify.settings import ClassifierConfig
-from train.classify.tfidf import fit_tfidf, save_tfidf
+from train.classify.tfidf import fit_tfidf
+from train.classify.tfidf_model import save_tfidf
 from train.common.rundir import RunDir
 
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)  # candidate weights of the TF-IDF scores

@@ -25,7 +25,7 @@ class ModelKind:
     ``trainer`` is called as ``trainer(config, log)`` for a new run; a ``resumable`` kind's also takes ``run`` (the
     interrupted run directory) and a ``distributed`` kind's also takes ``cluster`` (it trains under torchrun).
     ``predictor`` is a class built as ``predictor(run_dir, device)`` that keeps the interface
-    `train.classify.predictors.ClassifierPredictor` (``tests/test_predictor_contract.py`` holds every kind to it).
+    `train.inference.predictors.ClassifierPredictor` (``tests/test_predictor_contract.py`` holds every kind to it).
     """
 
     name: str
@@ -65,18 +65,18 @@ def load(target: str) -> Any:
 
 def recurrent_kind(cell: str) -> ModelKind:
     """``--model CELL``: the recurrent classifier alone."""
-    return ModelKind(cell, cell, tfidf=False, trainer="train.classify.rnn:train_classifier", predictor="train.classify.predictor:Predictor",
+    return ModelKind(cell, cell, tfidf=False, trainer="train.classify.rnn:train_classifier", predictor="train.inference.rnn_predictor:Predictor",
                      resumable=True, distributed=True, exports_onnx=True, multi_label=True)
 
 
 def fused_kind(cell: str) -> ModelKind:
     """``--model CELL+tfidf``: the recurrent classifier and TF-IDF, their scores fused with a weight chosen on dev."""
     return ModelKind(cell + FUSED_SUFFIX, cell, tfidf=True, trainer="train.classify.hybrid:train_hybrid",
-                     predictor="train.classify.hybrid_predictor:HybridPredictor", resumable=True, distributed=False, exports_onnx=False,
+                     predictor="train.inference.hybrid_predictor:HybridPredictor", resumable=True, distributed=False, exports_onnx=False,
                      multi_label=False)
 
 
-TFIDF_KIND = ModelKind(BASELINE, None, tfidf=True, trainer="train.classify.tfidf:train_tfidf", predictor="train.classify.tfidf:TfidfPredictor",
+TFIDF_KIND = ModelKind(BASELINE, None, tfidf=True, trainer="train.classify.tfidf:train_tfidf", predictor="train.inference.tfidf_predictor:TfidfPredictor",
                        resumable=False, distributed=False, exports_onnx=False, multi_label=True)
 
 KINDS: dict[str, ModelKind] = {k.name: k for k in (*map(recurrent_kind, CLASSIFIER_CELLS), TFIDF_KIND, *map(fused_kind, CLASSIFIER_CELLS))}

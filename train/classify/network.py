@@ -1,6 +1,6 @@
 """The classifier network a run's settings describe, and scoring it: what training and a loaded run share.
 
-Nothing here trains: `train.classify.predictor` builds a saved run's model from this module without importing the
+Nothing here trains: `train.inference.rnn_predictor` builds a saved run's model from this module without importing the
 training pipeline (`rnn`, `fit`, the epoch loop).
 """
 

@@ -182,7 +182,7 @@ def training_objective(config: ClassifierConfig, data: PreparedData, num_classes
         from train.classify.distill import (
             distillation_targets,  # scikit-learn: only a distilled run loads it (predict never does)
         )
-        from train.classify.tfidf import build_tfidf, model_stopwords
+        from train.classify.tfidf_model import build_tfidf, model_stopwords
 
         targets = data.train.labels
         assert targets is not None

@@ -11,9 +11,9 @@ import numpy as np
 from data_processor.errors import DataError
 from data_processor.io import Example
 from train.classify.data import encode_labels
-from train.classify.predictor import Predictor
+from train.inference.rnn_predictor import Predictor
 from train.classify.settings import RUN_KIND
-from train.classify.tfidf import ARRAYS_FILE, VOCAB_FILE, load_tfidf
+from train.classify.tfidf_model import ARRAYS_FILE, VOCAB_FILE, load_tfidf
 from train.common.metrics import classification_metrics
 from train.common.rundir import RunDir
 
