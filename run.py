@@ -21,8 +21,8 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from data_processor.errors import ConfigError, UserError
-from data_processor.settings import HelpFormatter, add_options
+from data_processor.base.errors import ConfigError, UserError
+from data_processor.base.settings import HelpFormatter, add_options
 
 
 class Parser(argparse.ArgumentParser):
@@ -74,7 +74,7 @@ def train_together(train: Callable[..., dict], device: str, *args) -> dict | Non
     """``train(*args, log=..., cluster=...)``: in this process alone under ``python run.py``; data-parallel under
     ``torchrun``, inside its process group (gloo, or NCCL for --device cuda), where rank 0 alone logs and gets the
     summary back (the others get None)."""
-    from data_processor.messages import log_stderr
+    from data_processor.base.messages import log_stderr
     from train.common.distributed import Cluster, process_group
 
     cluster = Cluster.from_environment()
@@ -426,7 +426,7 @@ def cmd_generate_eval(s) -> int:
 # ---------------------------------------------------------------- vectors, check-gradients, demo
 
 def add_vectors(sub) -> None:
-    from data_processor.vectors.settings import VectorsSettings
+    from train.vectors.settings import VectorsSettings
 
     p = sub.add_parser("vectors", help="train word vectors on a corpus and save them for --embedding FILE", formatter_class=HelpFormatter,
                        description="Train word2vec or FastText vectors with gensim on unlabelled text and write them in "
@@ -436,7 +436,7 @@ def add_vectors(sub) -> None:
 
 
 def cmd_vectors(s) -> int:
-    from data_processor.vectors.training import pretrain_vectors
+    from train.vectors.training import pretrain_vectors
 
     kv = pretrain_vectors(s)
     print(f"vectors: {len(kv.index_to_key)} words x {kv.vector_size} written to {s.out}")
@@ -497,7 +497,7 @@ def cmd_demo_srn(_) -> int:
 
 
 def cmd_demo_binary_addition(s) -> int:
-    from data_processor.messages import log_stderr
+    from data_processor.base.messages import log_stderr
     from train.lessons.binary_addition import train_binary_addition
 
     result = train_binary_addition(iterations=s.iterations, seed=s.seed, log=log_stderr)
@@ -506,7 +506,7 @@ def cmd_demo_binary_addition(s) -> int:
 
 
 def cmd_demo_seq2seq(s) -> int:
-    from data_processor.messages import log_stderr
+    from data_processor.base.messages import log_stderr
     from train.lessons.seq2seq_demo import train_seq2seq
 
     result = train_seq2seq(cell=s.cell, epochs=s.epochs, seed=s.seed, log=log_stderr)

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.run_benchmarks import machine, peak_rss_mb  # noqa: E402
-from data_processor.atomic import write_text  # noqa: E402
+from data_processor.base.atomic import write_text  # noqa: E402
 from train.classify.kinds import BASELINE, kind_of  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data_processor.corpora import peoples_daily_sentences  # noqa: E402
 from data_processor.datasets import load_classification_dataset  # noqa: E402
-from data_processor.parallel_tokenize import tokenize_all, usable_cores  # noqa: E402
+from data_processor.base.cores import usable_cores  # noqa: E402
+from data_processor.parallel_tokenize import tokenize_all  # noqa: E402
 from data_processor.token_cache import cached_tokens  # noqa: E402
 from data_processor.tokenizers import get_tokenizer  # noqa: E402
 

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from data_processor.corpora import corpus_path, is_line_oriented, read_text
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.vocab import EOS, UNK, Vocab
 
 

@@ -17,9 +17,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_processor.atomic import atomic_path
+from data_processor.base.atomic import atomic_path
 from data_processor.datasets import package_file
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parent.parent / "data" / "cache"
 

@@ -11,7 +11,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_processor.errors import ConfigError, DataError
+from data_processor.base.errors import ConfigError, DataError
 from data_processor.io import Example
 from data_processor.splits import stratified_split
 

@@ -9,7 +9,6 @@ tokenized in this process: the tokens are the same either way.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 from collections import deque
 from itertools import islice
@@ -18,6 +17,7 @@ from typing import Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
+from data_processor.base.cores import usable_cores
 from data_processor.tokenizers import Tokenizer
 
 PARALLEL_MIN_CHARS = 500_000  # below this (about 7,000 reviews), starting workers costs more than it saves
@@ -25,11 +25,6 @@ CHUNK_TEXTS = 500  # texts per task: small enough for a smooth progress bar and 
 TOKEN_SEP, TEXT_SEP = "\x1f", "\x1e"  # ASCII unit and record separators: a worker's chunk travels as one string
 
 _worker_tokenize: Tokenizer | None = None  # set in the parent just before forking; inherited by the workers
-
-
-def usable_cores() -> int:
-    """Cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _tokenize_chunk(texts: list[str]) -> str | list[list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_processor.errors import ConfigError, DataError
+from data_processor.base.errors import ConfigError, DataError
 
 STOPWORDS_DIR = Path(__file__).resolve().parent.parent / "stopwords"
 

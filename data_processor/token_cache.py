@@ -27,9 +27,9 @@ from contextlib import closing
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from data_processor.atomic import usual_permissions
-from data_processor.errors import DataError
-from data_processor.messages import Log, log_stderr
+from data_processor.base.atomic import usual_permissions
+from data_processor.base.errors import DataError
+from data_processor.base.messages import Log, log_stderr
 from data_processor.parallel_tokenize import tokenize_stream, worker_count
 from data_processor.stopwords import remove_stopwords
 from data_processor.token_store import FORMAT, StoreWriter, TokenStore, read_store

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Callable, Protocol
 
-from data_processor.errors import ConfigError, DataError
+from data_processor.base.errors import ConfigError, DataError
 
 TOKENIZERS = ("jieba", "rjieba", "char", "english", "whitespace")
 LOWER_CASING = frozenset({"english"})  # the tokenizers that lower-case text; the others keep it as it is

@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from data_processor.atomic import write_json
-from data_processor.errors import DataError
+from data_processor.base.atomic import write_json
+from data_processor.base.errors import DataError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 _FORMAT = "rnn-toolkit-vocab/1"

@@ -1,22 +1,26 @@
-"""Shared test fixtures: the project root, a sandboxed jieba cache, run.py runners, shared data."""
+"""Shared test fixtures: sandboxed caches, shared data, a sample of real reviews. Helpers live in tests/helpers.py."""
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from data_processor.datasets import load_classification_dataset
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+from tests.helpers import SHARED_DATA, fast_flags, train_on_sample, write_csv
+
+
+NEEDS = ("e2e", "fuzz", "distributed", "browser")  # the markers that say what a test needs; each puts it outside the fast tier
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that needs more than the fast tier gives (see pytest.ini's markers)."""
+    for item in items:
+        if any(item.get_closest_marker(name) for name in NEEDS):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,41 +37,6 @@ def caches_in_tmp(tmp_path_factory: pytest.TempPathFactory):
             os.environ[name] = old
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """Run ``run.main(ARGS)`` in this process, capturing what it prints; the result looks like a finished subprocess.
-
-    The same code runs as in ``python run.py ARGS`` without paying for a new
-    interpreter and its imports; `run_subprocess` is for tests that need a real process.
-    """
-    import run
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = run.main(list(args))
-        except SystemExit as exc:  # argparse: --help, usage errors
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    return subprocess.CompletedProcess(["run.py", *args], code, out.getvalue(), err.getvalue())
-
-
-def run_subprocess(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python run.py ARGS`` from the project root in a new process, as a user would."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    """Exit status 2, one ``error: ...`` line on stderr containing every fragment, no traceback."""
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert "Traceback" not in result.stderr, result.stderr
-    assert lines and lines[-1].startswith("error: "), result.stderr
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], (fragment, errors[0])
-
-
 @pytest.fixture
 def shared_file():
     """Return a file from ../shared/data, or skip the test when it is absent."""
@@ -79,24 +48,6 @@ def shared_file():
         return path
 
     return get
-
-
-def train_on_sample(sample: dict, model: str, name: str, *options: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """Train ``model`` on the `sample` splits into the run ``name``; the run must succeed. Returns the result and the run directory."""
-    runs = sample["dir"] / "runs"
-    result = run_cli("--model", model, "--train", str(sample["train"]), "--dev", str(sample["dev"]), "--test", str(sample["test"]),
-                     "--runs-dir", str(runs), "--run-name", name, *options)
-    assert result.returncode == 0, result.stderr
-    return result, runs / name
-
-
-def write_csv(path: Path, rows) -> Path:
-    """Write (text, label) rows as a CSV file with a header."""
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -120,3 +71,10 @@ def sample(tmp_path_factory):
         "dev": write_csv(d / "dev.csv", pick(splits.dev, 300)),
         "test": write_csv(d / "test.csv", pick(splits.test, 300)),
     }
+
+
+@pytest.fixture(scope="session")
+def lstm_run(sample) -> Path:
+    """One small bidirectional LSTM run (max pooling, word characters, char back-off: the defaults) trained on `sample`
+    with the fast flags and ``--max-len 80``, shared by the tests that use a run (serve, export)."""
+    return train_on_sample(sample, "lstm", "shared-lstm", *fast_flags(max_len=80))[1]

@@ -16,7 +16,7 @@ from data_processor.char_stream import (
     random_steps,
 )
 from data_processor.corpora import corpus_path
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.vocab import EOS, UNK
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from data_processor.char_corpus import load_char_corpus
-from data_processor.errors import ConfigError
+from data_processor.base.errors import ConfigError
 from data_processor.vocab import EOS, Vocab
 from models.char_lm import CELLS, CharLM
 from tests.char_lm_helpers import (
@@ -40,7 +40,7 @@ def test_forward_shapes_and_carried_state(cell, embed_dim):
     assert torch.allclose(flat(end), flat(state), atol=1e-6)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("cell,chunking", [("scratch-gru", "consecutive"), ("lstm", "random")])
 def test_training_beats_the_unigram_entropy(tmp_path, cell, chunking):
     text = write_sentences(tmp_path / "sentences.txt")
@@ -105,7 +105,7 @@ def test_real_corpora_read_as_intended(shared_file):
     assert len(shakespeare.train_ids) + len(shakespeare.val_ids) == 1115394
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_real_dinosaur_names_learned_by_numpy_rnn(tmp_path, shared_file):
     path = shared_file("dinos.txt")
     names = path.read_text(encoding="utf-8").split()

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import assert_user_error, run_cli, train_on_sample, write_csv
+from tests.helpers import assert_user_error, fast_flags, run_cli, train_on_sample, write_csv
 
-FAST = ["--epochs", "3", "--embed-dim", "32", "--hidden-size", "32", "--max-len", "60", "--batch-size", "32", "--no-progress", "--seed", "1", "--threads", "1", "--vectors-corpus", "none", "--min-steps", "300"]
+FAST = fast_flags(epochs=3, embed_dim=32, hidden_size=32, min_steps=300, embedding=None, vectors_corpus="none")  # word2vec on the training texts
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def trained(sample):
     return train_on_sample(sample, "lstm", "e2e", *FAST)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_training_beats_the_majority_class_and_reports(trained):
     result, run = trained
     out = result.stdout
@@ -30,7 +30,7 @@ def test_training_beats_the_majority_class_and_reports(trained):
     assert "epoch 1/3" not in out
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_run_directory_is_complete_and_loads_safely(trained):
     _, run = trained
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
@@ -47,7 +47,7 @@ def test_run_directory_is_complete_and_loads_safely(trained):
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_predict_from_the_run_directory_alone(trained, tmp_path):
     _, run = trained
     moved = tmp_path / "moved-run"
@@ -65,7 +65,7 @@ def test_predict_from_the_run_directory_alone(trained, tmp_path):
     assert from_file.returncode == 0 and len(from_file.stdout.strip().splitlines()) == 2
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_evaluate_matches_training_report(trained, sample):
     result, run = trained
     evaluated = run_cli("evaluate", "--run", str(run), str(sample["test"]))
@@ -82,7 +82,7 @@ def tiny(tmp_path, *extra):
             "--vectors-corpus", "none", "--min-steps", "0", *extra]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_same_seed_same_numbers(tmp_path):
     a = run_cli(*tiny(tmp_path, "--run-name", "a", "--epochs", "2"))
     b = run_cli(*tiny(tmp_path, "--run-name", "b", "--epochs", "2"))
@@ -145,7 +145,7 @@ def test_bad_options(args, fragment):
     assert_user_error(run_cli(*args), fragment)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_predict_with_an_incomplete_run(trained, tmp_path):
     _, run = trained
     broken = tmp_path / "broken"

@@ -14,11 +14,11 @@ from gensim.models import KeyedVectors
 
 import run
 from data_processor.vectors.cache import CACHE_ENV
-from tests.conftest import run_cli
+from tests.helpers import fast_flags, run_cli
 
 POSITIVE, NEGATIVE, COMMON = "好 很好 喜欢 满意 不错 推荐".split(), "差 很差 失望 退货 垃圾 糟糕".split(), "这个 东西 我 的 了 是 Rare".split()
-TINY = ["--tokenizer", "whitespace", "--min-freq", "1", "--epochs", "1", "--hidden-size", "8", "--batch-size", "16", "--threads", "1",
-        "--no-progress", "--min-steps", "0"]
+TINY = fast_flags(tokenizer="whitespace", min_freq=1, hidden_size=8, batch_size=16, embedding=None, embed_dim=None, max_len=None,
+                  seed=None)  # the embedding options are each test's
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +54,7 @@ def main(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_pretrain_then_train_with_the_file(data, tmp_path, cache_in_tmp, capsys):
     vectors = tmp_path / "vectors" / "corpus.w2v.txt"
     code, out, err = main(capsys, "vectors", "--corpus", str(data["corpus"]), "--out", str(vectors), "--tokenizer", "whitespace",

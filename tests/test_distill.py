@@ -20,7 +20,7 @@ from train.classify.distill import (
     teacher_probabilities,
 )
 from train.classify.objective import Objective
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def random_texts(n: int, seed: int = 0) -> list[str]:
@@ -130,7 +130,7 @@ def test_the_adversarial_perturbation_has_the_given_norm_and_raises_the_loss_mos
     assert pushed > clean.detach() and all(pushed > r for r in randoms)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_distilled_adversarial_run_is_a_plain_rnn_that_predicts_serves_and_exports(sample, tmp_path):
     pytest.importorskip("onnxruntime")
     runs = tmp_path / "runs"
@@ -164,7 +164,7 @@ def test_a_distilled_adversarial_run_is_a_plain_rnn_that_predicts_serves_and_exp
 
 
 def test_out_of_range_distillation_and_adversarial_settings_are_one_line_errors():
-    from tests.conftest import assert_user_error
+    from tests.helpers import assert_user_error
 
     assert_user_error(run_cli("--distill-weight", "0", "--dry-run"), "--distill-weight")
     assert_user_error(run_cli("--distill-weight", "1.5", "--dry-run"), "--distill-weight")

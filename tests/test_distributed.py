@@ -18,10 +18,10 @@ import torch
 import torch.multiprocessing as mp
 
 from data_processor.batching import BucketBatcher
-from data_processor.errors import ConfigError
+from data_processor.base.errors import ConfigError
 from models.char_lm import CharLM
 from models.classifier import RNNClassifier
-from tests.conftest import ROOT, run_cli, train_on_sample
+from tests.helpers import ROOT, run_cli, train_on_sample
 from train.charlm.fit import fit_language_model
 from train.charlm.trainers import TorchLMTrainer
 from train.classify.fit import fit
@@ -175,7 +175,7 @@ def ddp_run(sample, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path
     return result, runs
 
 
-@pytest.mark.slow
+@pytest.mark.distributed
 def test_torchrun_trains_one_run_directory_that_predict_and_evaluate_accept(sample, ddp_run):
     result, runs = ddp_run
     assert [p.name for p in runs.iterdir()] == ["ddp"], "exactly one run directory"
@@ -206,7 +206,7 @@ def kill_processes_naming(text: str) -> None:
             pass  # ended meanwhile
 
 
-@pytest.mark.slow
+@pytest.mark.distributed
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the training processes through /proc (Linux)")
 def test_a_killed_torchrun_run_resumes_to_the_same_result(sample, ddp_run, tmp_path):
     _, runs = ddp_run
@@ -233,7 +233,7 @@ def test_a_killed_torchrun_run_resumes_to_the_same_result(sample, ddp_run, tmp_p
     assert all(torch.equal(want[k], got[k]) for k in want)
 
 
-@pytest.mark.slow
+@pytest.mark.distributed
 def test_torchrun_trains_a_char_lm_into_one_run_that_samples(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog.\n" * 150, encoding="utf-8")
@@ -246,7 +246,7 @@ def test_torchrun_trains_a_char_lm_into_one_run_that_samples(tmp_path):
     assert sampled.returncode == 0 and sampled.stdout.strip(), sampled.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.distributed
 @pytest.mark.parametrize("command", [["--model", "tfidf"], ["generate", "train", "--cell", "numpy-rnn"], ["check-gradients"]])
 def test_torchrun_refuses_what_runs_in_one_process(sample, tmp_path, command):
     data = {"--model": ["--train", str(sample["train"])], "generate": ["--corpus", str(sample["train"])], "check-gradients": []}[command[0]]

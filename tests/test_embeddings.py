@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from gensim.models import FastText, KeyedVectors, Word2Vec
 
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.token_store import TokenLists, TokenStore
 from data_processor.vectors import cache as embedding_cache
 from data_processor.vectors import lookup as emb_module
@@ -26,7 +26,7 @@ from data_processor.vectors.lookup import (
     lookup,
     sentences_digest,
 )
-from data_processor.vectors.training import (
+from train.vectors.training import (
     Sentences,
     corpus_sentences,
     train_word_vectors,

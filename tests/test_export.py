@@ -13,17 +13,16 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from data_processor.errors import DataError
-from tests.conftest import assert_user_error, run_cli, train_on_sample, write_csv
+from data_processor.base.errors import DataError
+from tests.helpers import assert_user_error, fast_flags, run_cli, train_on_sample, write_csv
 from train.inference.export.onnx_predictor import OnnxPredictor
 from train.inference.export.parity import TOLERANCE, ParityError, check_parity
 from train.inference.export.writer import export_onnx
 from train.inference.rnn_predictor import Predictor
 
-pytestmark = pytest.mark.slow  # each test trains a small run or exports one (~1 minute in all): out of the fast loop, CI runs them
+pytestmark = pytest.mark.e2e  # each test trains a small run or exports one (~1 minute in all): out of the fast loop, CI runs them
 
-TINY = ("--epochs", "1", "--min-steps", "0", "--embed-dim", "16", "--hidden-size", "16", "--max-len", "80", "--batch-size", "32",
-        "--embedding", "random", "--no-progress", "--seed", "1", "--threads", "1")
+TINY = fast_flags(max_len=80)
 
 
 def texts_of(path: Path, n: int | None = None) -> list[str]:
@@ -47,12 +46,6 @@ def one_padded_batch(predictor: Predictor, texts: list[str]) -> tuple[torch.Tens
     """All ``texts`` in one batch, padded to the longest, as the run's pipeline makes it: tokens, lengths, row order."""
     (batch,) = list(predictor.pipeline.batches(texts, batch_size=len(texts)))
     return batch.tokens, batch.lengths, batch.index.numpy()
-
-
-@pytest.fixture(scope="module")
-def lstm_run(sample):
-    """A bidirectional LSTM (max pooling, word characters, char back-off: the defaults)."""
-    return train_on_sample(sample, "lstm", "onnx-lstm", *TINY)[1]
 
 
 @pytest.fixture(scope="module")

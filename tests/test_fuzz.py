@@ -43,7 +43,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data_processor.errors import UserError
+from data_processor.base.errors import UserError
 from data_processor.io import TEXT_COLUMN_GUESSES, read_table
 from data_processor.vectors.files import open_vectors, read_rows
 from data_processor.vocab import Vocab
@@ -51,7 +51,7 @@ from train.charlm.settings import CharLMConfig
 from train.classify.settings import ClassifierConfig
 from train.common.rundir import RunDir
 
-pytestmark = pytest.mark.slow  # 1,000 examples per reader: about a minute in all, so out of the fast loop (CI runs them)
+pytestmark = pytest.mark.fuzz  # 1,000 examples per reader: about a minute in all, so out of the fast loop (CI runs them)
 
 FUZZ = settings(max_examples=1000, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])

@@ -10,7 +10,7 @@ import pytest
 
 import run as run_py
 from tests.char_lm_helpers import train_tiny, write_names, write_sentences
-from tests.conftest import assert_user_error, run_cli
+from tests.helpers import assert_user_error, run_cli
 
 TINY = ["--embed-dim", "16", "--hidden-size", "32", "--batch-size", "4", "--seq-len", "20", "--threads", "1", "--no-progress"]
 
@@ -37,7 +37,7 @@ def names_run(tmp_path_factory) -> str:
     return train_tiny(root / "names.txt", root / "runs", "names", lines=True, epochs=2)["run"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_train_sample_eval_end_to_end(tmp_path):
     write_names(tmp_path / "names.txt")
     runs = tmp_path / "runs"

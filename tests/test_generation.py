@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from data_processor.errors import ConfigError, DataError
+from data_processor.base.errors import ConfigError, DataError
 from models.sampling import greedy_id, next_distribution
 from tests.char_lm_helpers import MEMO_LINES, train_tiny, write_memo, write_sentences
 from train.charlm.generation import (

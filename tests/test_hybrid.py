@@ -6,11 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import assert_user_error, run_cli, train_on_sample
+from tests.helpers import assert_user_error, fast_flags, run_cli, train_on_sample
 from train.classify.hybrid import WEIGHTS, choose_weight, fuse
 
-FAST = ["--epochs", "2", "--embed-dim", "16", "--hidden-size", "16", "--max-len", "60", "--embedding", "random", "--no-progress",
-        "--seed", "1", "--threads", "1", "--min-steps", "0"]
+FAST = fast_flags(epochs=2, batch_size=None)
 
 
 def test_fusion_is_a_product_of_experts():
@@ -36,7 +35,7 @@ def hybrid_run(sample):
     return train_on_sample(sample, "gru+tfidf", "hybrid", *FAST)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_hybrid_run_reports_fusion_and_loads_from_its_directory(hybrid_run, sample, tmp_path):
     result, run = hybrid_run
     summary = json.loads((run / "summary.json").read_text())
@@ -56,7 +55,7 @@ def test_hybrid_run_reports_fusion_and_loads_from_its_directory(hybrid_run, samp
         assert label in ("negative", "positive") and 0.5 <= float(prob) <= 1.0
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_damaged_fusion_file_is_a_clear_error(hybrid_run, tmp_path):
     _, run = hybrid_run
     broken = tmp_path / "broken"

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from data_processor import io as dio
-from data_processor.errors import ConfigError, DataError
+from data_processor.base.errors import ConfigError, DataError
 
 
 def write(path, text, encoding="utf-8"):

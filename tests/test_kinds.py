@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from models.choices import CLASSIFIER_CELLS
 from train.classify.kinds import BASELINE, KINDS, MODELS, kind_of, load
 from train.inference.predictors import saved_kind
 from train.classify.settings import ClassifierConfig
 from train.common.rundir import RunDir
 
-from .conftest import ROOT
+from tests.helpers import ROOT
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_processor.errors import DataError
-from tests.conftest import assert_user_error, run_cli, write_csv
+from data_processor.base.errors import DataError
+from tests.helpers import assert_user_error, fast_flags, run_cli, write_csv
 from train.classify.multilabel import (
     choose,
     label_sets,
@@ -21,7 +21,7 @@ from train.classify.multilabel import (
     tune_thresholds,
 )
 
-FAST_LSTM = ("--hidden-size", "32", "--embed-dim", "32", "--embedding", "random", "--epochs", "3", "--min-steps", "0", "--no-progress")
+FAST_LSTM = fast_flags(hidden_size=32, embed_dim=32, epochs=3, max_len=None, batch_size=None, seed=None, threads=None)
 DELIVERY = ("快递", "物流", "送货", "发货", "到货")
 
 
@@ -92,7 +92,7 @@ def train_multilabel(data: dict, model: str, name: str, *options: str) -> Path:
     return runs / name
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_lstm_multilabel_run_learns_both_labels_and_predict_evaluate_agree(multilabel_sample):
     run = train_multilabel(multilabel_sample, "lstm", "lstm-ml", *FAST_LSTM)
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
@@ -117,7 +117,7 @@ def test_lstm_multilabel_run_learns_both_labels_and_predict_evaluate_agree(multi
         assert all(0 <= p <= 1 for p in row["probabilities"].values())
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_tfidf_one_vs_rest_with_per_label_thresholds(multilabel_sample):
     run = train_multilabel(multilabel_sample, "tfidf", "tfidf-ml", "--tfidf-classifier", "logreg", "--threshold", "per-label")
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))

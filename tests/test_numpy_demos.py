@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import run
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 from train.lessons.binary_addition import (
     exhaustive_accuracy,
     from_bits,
@@ -68,7 +68,7 @@ def test_bits_round_trip() -> None:
     assert list(from_bits(bits)) == list(numbers)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_binary_addition_learns_every_pair() -> None:
     lines = []
     result = train_binary_addition(seed=0, log=lines.append)
@@ -94,7 +94,7 @@ def test_letters_round_trip() -> None:
     assert letters.decode(ids[0].tolist()) == "king"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("cell", ["gru", "rnn"])
 def test_seq2seq_translates_all_training_pairs(cell: str) -> None:
     result = train_seq2seq(cell=cell, seed=0)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from data_processor.atomic import append_jsonl, atomic_path, write_json
-from data_processor.errors import ConfigError
+from data_processor.base.atomic import append_jsonl, atomic_path, write_json
+from data_processor.base.errors import ConfigError
 from train.common.metrics import classification_metrics, format_confusion
 from train.common.optim import DEFAULT_LR, OPTIMIZERS, build_optimizer, build_scheduler
 

@@ -4,7 +4,7 @@ import warnings
 
 import pytest
 
-from tests.conftest import assert_user_error, run_cli, write_csv
+from tests.helpers import assert_user_error, run_cli, write_csv
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -152,7 +152,7 @@ def tiny_run(tmp_path_factory):
     return d, d / "runs" / "tiny", test
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_training_writes_confusion_png(tiny_run):
     _, run, _ = tiny_run
     image = read_png(run / "confusion.png")
@@ -160,7 +160,7 @@ def test_training_writes_confusion_png(tiny_run):
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_evaluate_plot_writes_the_picture(tiny_run):
     d, run, test = tiny_run
     out = d / "evaluated.png"
@@ -170,7 +170,7 @@ def test_evaluate_plot_writes_the_picture(tiny_run):
     read_png(out)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_evaluate_plot_into_a_missing_directory_is_a_one_line_error(tiny_run, tmp_path):
     _, run, test = tiny_run
     assert_user_error(run_cli("evaluate", "--run", str(run), str(test), "--plot", "/nonexistent/dir/x.png"), "--plot", "/nonexistent/dir")

@@ -9,7 +9,7 @@ from train.classify.kinds import KINDS
 from train.inference.predictors import ClassifierPredictor, load_predictor
 from train.classify.settings import ClassifierConfig
 
-from .conftest import write_csv
+from tests.helpers import write_csv
 
 TOPICS = {"体育": "球队比赛进球冠军联赛", "财经": "股票市场银行利率投资", "科技": "手机芯片软件网络电脑"}
 TINY = dict(epochs=1, min_steps=0, embed_dim=8, hidden_size=8, embedding="random", vectors_corpus="none", threads=1,

@@ -15,7 +15,7 @@ from data_processor.vocab import Vocab
 from models.classifier import RNNClassifier
 from models.encoder import TextEncoder
 from models.language_model import EncoderLM, lm_targets
-from tests.conftest import assert_user_error, run_cli
+from tests.helpers import assert_user_error, run_cli
 from tests.test_resume import finish, kill_after, start
 
 # a tiny encoder that trains in seconds; one thread so separate processes make the same steps
@@ -133,7 +133,7 @@ def pretrained(sample, tmp_path_factory):
     return {"dir": d, "corpus": corpus, "run": d / "runs" / "lm", "stdout": result.stdout}
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_pretrain_writes_an_ordinary_run_directory(pretrained):
     run = pretrained["run"]
     assert "held-out perplexity: forward" in pretrained["stdout"]
@@ -147,7 +147,7 @@ def test_pretrain_writes_an_ordinary_run_directory(pretrained):
     assert {"encoder.embedding.weight", "project.0.weight", "project.1.weight", "bias"} <= set(state)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_killed_pretraining_run_resumes_to_identical_weights(pretrained):
     runs = pretrained["dir"] / "runs"
     args = ["pretrain", "--corpus", str(pretrained["corpus"]), "--epochs", "3", "--runs-dir", str(runs), *TINY]
@@ -162,7 +162,7 @@ def test_a_killed_pretraining_run_resumes_to_identical_weights(pretrained):
     assert (runs / "killed" / "complete.json").is_file() and not (runs / "killed" / "last.pt").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_fine_tuned_run_is_an_ordinary_classifier_that_predicts_and_exports(pretrained, sample, tmp_path):
     pytest.importorskip("onnxruntime")
     runs = tmp_path / "runs"
@@ -184,7 +184,7 @@ def test_a_fine_tuned_run_is_an_ordinary_classifier_that_predicts_and_exports(pr
     assert "same predicted labels for all 3 texts" in exported.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_an_encoder_with_other_text_settings_or_shape_is_refused(pretrained, sample):
     common = ["--train", str(sample["train"]), "--encoder", str(pretrained["run"]), "--runs-dir", str(pretrained["dir"] / "x"),
               "--embedding", "random"]
@@ -194,7 +194,7 @@ def test_an_encoder_with_other_text_settings_or_shape_is_refused(pretrained, sam
     assert_user_error(run_cli(*common, "--optimizer", "sgd", *TINY), "--optimizer adam")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_general_encoder_is_pretrained_once_then_cached_and_a_damaged_entry_rebuilt(sample, tmp_path):
     from train.classify import encoder_cache
     from train.classify.settings import ClassifierConfig

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from data_processor.errors import ConfigError, DataError, TrainingError
+from data_processor.base.errors import ConfigError, DataError, TrainingError
 from data_processor.vocab import Vocab
 from models.classifier import RNNClassifier
-from tests.conftest import assert_user_error, run_cli, write_csv
+from tests.helpers import assert_user_error, run_cli, write_csv
 from train.classify.text_pipeline import CHARS_PER_TOKEN, TextPipeline
 from train.common.loop import run_epochs
 from train.common.rundir import RunDir

@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ROOT, assert_user_error, run_cli, write_csv
+from tests.helpers import ROOT, assert_user_error, fast_flags, run_cli, write_csv
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and advisory locks are POSIX")
 
 # a small, quick classifier (about 0.3 s per epoch): one thread, so runs in different processes make the same steps
-CLASSIFIER = ["--embedding", "random", "--embed-dim", "16", "--hidden-size", "16", "--epochs", "10", "--batch-size", "16",
-              "--min-steps", "0", "--patience", "0", "--max-len", "40", "--threads", "1", "--seed", "3", "--no-progress"]
+CLASSIFIER = fast_flags(epochs=10, batch_size=16, patience=0, max_len=40, seed=3)
 TIMING = ("seconds", "train_seconds", "elapsed")  # the only fields of an epoch record that may differ between runs
 
 
@@ -91,7 +90,7 @@ def reference(data):
     return data["dir"] / "runs" / "reference"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_killed_three_times_at_random_points_and_resumed_ends_like_an_uninterrupted_run(data, reference):
     rng = random.Random(2026)  # where the kills fall: 0-2 epochs after the last one saved, plus up to one epoch's time
     run = data["dir"] / "runs" / "killed"
@@ -109,7 +108,7 @@ def test_killed_three_times_at_random_points_and_resumed_ends_like_an_uninterrup
     assert_same_run(reference, run)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_ctrl_c_keeps_the_best_weights_and_says_how_to_resume(data, reference):
     run = data["dir"] / "runs" / "interrupted"
     result = kill_after(start(*data["args"], "--run-name", "interrupted"), run, epochs=2, delay=0.05, sig=signal.SIGINT)
@@ -127,7 +126,7 @@ def test_ctrl_c_keeps_the_best_weights_and_says_how_to_resume(data, reference):
     assert_user_error(run_cli("--resume", str(run)), "this run finished", "nothing to resume")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_killed_character_model_resumes_to_the_same_weights(tmp_path):
     corpus = tmp_path / "names.txt"
     corpus.write_text("\n".join(["aardonyx", "abelisaurus", "abrictosaurus", "achelousaurus", "acrocanthosaurus", "adamantisaurus",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
+from tests.helpers import (
     ROOT,
     assert_user_error,
     run_cli,
@@ -31,8 +31,6 @@ from tests.conftest import (
     write_csv,
 )
 
-TINY = ["--epochs", "1", "--min-steps", "300", "--embed-dim", "16", "--hidden-size", "16", "--max-len", "60", "--batch-size", "32",
-        "--embedding", "random", "--vectors-corpus", "none", "--no-progress", "--seed", "1", "--threads", "1"]
 SENTENCE = "这家餐厅的菜很好吃，服务也很周到，下次还会再来！"
 # no proxy, whatever the environment says: the server is on this machine
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -64,8 +62,8 @@ def get_json(url: str, body: object = None, **kw) -> tuple[int, dict]:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(sample) -> Path:
-    return train_on_sample(sample, "lstm", "serve", *TINY)[1]
+def tiny_run(lstm_run) -> Path:
+    return lstm_run
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +131,7 @@ def check_rows(rows: list[dict], texts: list[str], expected: dict[str, dict]) ->
         assert row["probabilities"][row["label"]] == row["score"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_list_of_texts_gets_the_labels_predict_gives(server, texts, expected):
     status, body = get_json(server + "/predict", {"texts": texts})
     assert status == 200, body
@@ -141,7 +139,7 @@ def test_a_list_of_texts_gets_the_labels_predict_gives(server, texts, expected):
     check_rows(body["predictions"], texts, expected)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_concurrent_single_text_requests_are_answered_each_with_its_own(server, texts, expected):
     def one(text: str) -> dict:
         status, body = get_json(server + "/predict", {"text": text})
@@ -157,7 +155,7 @@ def test_concurrent_single_text_requests_are_answered_each_with_its_own(server, 
     assert 1 <= calls <= len(texts)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_body_is_utf8_json(server, expected):
     status, headers, content = request(server + "/predict", {"text": SENTENCE})
     assert status == 200
@@ -165,7 +163,7 @@ def test_the_body_is_utf8_json(server, expected):
     assert json.loads(content.decode("utf-8"))["predictions"][0]["label"] == expected[SENTENCE]["label"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_health_and_info(server, tiny_run):
     assert get_json(server + "/health") == (200, {"status": "ok", "model_loaded": True, "worker_running": True})
     status, info = get_json(server + "/info")
@@ -186,14 +184,14 @@ def test_health_and_info(server, tiny_run):
     ({"texts": ["好"] * 121}, "--max-texts"),
     ({"texts": ["好", "好" * 301]}, "texts[1] has 301 characters; the limit is 300"),
 ])
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_over_the_limits_is_413_with_a_json_error(server, body, fragment):
     status, answer = get_json(server + "/predict", body)
     assert status == 413
     assert list(answer) == ["error"] and fragment in answer["error"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_body_larger_than_any_valid_one_is_refused_unread(server):
     import http.client
 
@@ -225,20 +223,20 @@ def test_a_body_larger_than_any_valid_one_is_refused_unread(server):
     (b'{"text": "\xff\xfe\xfa"}', 400, "not valid JSON"),
     (b"", 400, "not valid JSON"),
 ])
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_bad_bodies_get_a_json_error(server, raw, status, fragment):
     got, answer = get_json(server + "/predict", raw=raw)
     assert got == status, answer
     assert list(answer) == ["error"] and fragment in answer["error"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_unknown_paths_and_methods_get_json_errors(server):
     assert get_json(server + "/nothing") == (404, {"error": "Not Found"})
     assert get_json(server + "/predict") == (405, {"error": "Method Not Allowed"})
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_page_is_self_contained_html(server):
     status, headers, content = request(server + "/")
     assert status == 200
@@ -248,12 +246,12 @@ def test_the_page_is_self_contained_html(server):
     assert "http://" not in page and "https://" not in page and "<link" not in page  # nothing fetched from elsewhere
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_bad_run_directory_is_a_one_line_error_before_serving(tmp_path):
     assert_user_error(run_subprocess("serve", "--run", str(tmp_path / "missing"), "--port", "0", timeout=60), "missing")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_port_in_use_is_a_one_line_error(tiny_run):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -265,7 +263,7 @@ def test_a_port_in_use_is_a_one_line_error(tiny_run):
 
 # ---------------------------------------------------------------- other kinds of run, in this process
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_linear_svm_run_answers_margins_without_probabilities(sample, texts):
     from train.inference.predictors import load_predictor
     from train.inference.serve.rows import prediction_rows
@@ -281,7 +279,7 @@ def test_a_linear_svm_run_answers_margins_without_probabilities(sample, texts):
     assert info["model"] == "tfidf" and info["probabilistic"] is False and info["score"] == "margin"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_multi_label_run_answers_label_sets_and_every_label_s_probability(tmp_path):
     import random
 
@@ -381,7 +379,8 @@ def chromium() -> str:
     pytest.skip("no chromium on this machine (apt-get install -y chromium) to drive the page with")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.browser
 def test_the_page_shows_the_prediction_as_labelled_bars(server, expected):
     path = chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements.txt)")

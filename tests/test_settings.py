@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import run
-from data_processor.errors import ConfigError
-from data_processor.settings import add_options
+from data_processor.base.errors import ConfigError
+from data_processor.base.settings import add_options
 from models.classifier import RNNClassifier, upgrade_state_dict
-from tests.conftest import ROOT, assert_user_error, run_cli, write_csv
+from tests.helpers import ROOT, assert_user_error, run_cli, write_csv
 from train.charlm.settings import CharLMConfig, EvalSettings, SampleSettings
 from train.classify.settings import ClassifierConfig, EvaluateSettings, PredictSettings
 
@@ -111,7 +111,7 @@ def _modules_after(code: str) -> list[str]:
     return result.stdout.splitlines()[-1].split()[1:]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["evaluate"], ["generate", "train"], ["generate", "sample"],
                                      ["vectors"], ["check-gradients"], ["demo", "seq2seq"], ["serve"], ["export"]])
 def test_help_imports_no_heavy_library(command):
@@ -119,7 +119,7 @@ def test_help_imports_no_heavy_library(command):
     assert _modules_after(code) == []
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_predicting_imports_only_what_the_run_needs(tmp_path):
     train = write_csv(tmp_path / "t.csv", [("好吃又便宜", "pos"), ("难吃还贵", "neg")] * 10)
     runs = tmp_path / "runs"
@@ -128,7 +128,7 @@ def test_predicting_imports_only_what_the_run_needs(tmp_path):
     assert "sklearn" in loaded and "torch" not in loaded and "matplotlib" not in loaded
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_predicting_with_a_recurrent_run_needs_neither_sklearn_nor_matplotlib(tmp_path):
     train = write_csv(tmp_path / "t.csv", [("好吃又便宜", "pos"), ("难吃还贵", "neg")] * 10)
     runs = tmp_path / "runs"
@@ -153,7 +153,7 @@ def test_saved_float_setting_too_large_for_a_float_is_a_config_error(value):
                                                "a number with too many digits to read")], ids=["deep", "long-number"])
 def test_run_config_json_too_deep_or_too_long_a_number_is_a_data_error(tmp_path, content, problem):
     # found by tests/test_fuzz.py: json.loads raised RecursionError or ValueError (over 4300 digits) out of RunDir.open
-    from data_processor.errors import DataError
+    from data_processor.base.errors import DataError
     from train.common.rundir import RunDir
 
     (tmp_path / "config.json").write_text(content, encoding="utf-8")
@@ -169,3 +169,30 @@ def test_an_explicit_epochs_is_what_runs_unless_min_steps_is_given_too():
     assert saved.min_steps == 800  # a run's record is what it trained with
     shown = json.loads(run_cli("--epochs", "1", "--dry-run").stdout)
     assert shown["epochs"] == 1 and shown["min_steps"] == 0
+
+
+def project_imports(package: str) -> dict[str, set[str]]:
+    """Each module of ``package`` (a folder under the project root) and the project packages it imports."""
+    import ast
+
+    found = {}
+    for path in sorted((ROOT / package.replace(".", "/")).rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        found[str(path.relative_to(ROOT))] = {n for n in names if n.split(".")[0] in ("data_processor", "models", "train", "run")}
+    return found
+
+
+def test_the_layers_import_downward_only():
+    """The base layer imports only itself; the data layer only itself; models nothing of the project (DESIGN.md)."""
+    allowed = {"data_processor.base": ("data_processor.base",), "data_processor": ("data_processor",), "models": ("models",)}
+    for package, prefixes in allowed.items():
+        imports = project_imports(package)
+        assert imports, package
+        for module, names in imports.items():
+            wrong = sorted(n for n in names if not n.startswith(prefixes))
+            assert not wrong, f"{module} imports {wrong}"

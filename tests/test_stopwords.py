@@ -1,6 +1,6 @@
 import pytest
 
-from data_processor.errors import ConfigError
+from data_processor.base.errors import ConfigError
 from data_processor.stopwords import (
     STOPWORDS_DIR,
     available_lists,

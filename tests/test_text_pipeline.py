@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.io import Texts
 from train.classify.data import load_splits, read_splits
 from train.classify.settings import ClassifierConfig

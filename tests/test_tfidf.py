@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from models.tfidf import TfidfClassifier
-from tests.conftest import assert_user_error, run_cli, write_csv
+from tests.helpers import assert_user_error, run_cli, write_csv
 
 TEXTS = ["好吃 又 便宜", "很 好吃", "服务 好", "难吃 死了", "太 贵 了", "服务 差", "好吃", "差 评", "又 便宜 又 好", "贵 而且 难吃"]
 LABELS = [1, 1, 1, 0, 0, 0, 1, 0, 1, 0]
@@ -57,7 +57,7 @@ def tfidf_run(sample):
     return result, runs / "tfidf"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_tfidf_run_beats_the_majority_and_writes_a_pickle_free_run(tfidf_run):
     result, run = tfidf_run
     test_accuracy = float(next(line for line in result.stdout.splitlines() if line.startswith("test accuracy:")).split()[2])
@@ -69,7 +69,7 @@ def test_tfidf_run_beats_the_majority_and_writes_a_pickle_free_run(tfidf_run):
     assert "test accuracy:" in (run / "report.txt").read_text(encoding="utf-8")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_predict_and_evaluate_from_a_copied_tfidf_run(tfidf_run, sample, tmp_path):
     result, run = tfidf_run
     copy = tmp_path / "moved"
@@ -85,7 +85,7 @@ def test_predict_and_evaluate_from_a_copied_tfidf_run(tfidf_run, sample, tmp_pat
     assert f"accuracy: {summary['test_accuracy']:.4f}" in evaluated.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_logreg_run_predicts_probabilities(sample, tmp_path):
     result = run_cli("--model", "tfidf", "--tfidf-classifier", "logreg", "--tfidf-features", "word", "--tfidf-ngrams", "2",
                      "--train", str(sample["train"]), "--runs-dir", str(tmp_path), "--run-name", "lr")

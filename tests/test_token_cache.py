@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from data_processor.datasets import load_classification_dataset
-from data_processor.errors import ConfigError, DataError
+from data_processor.base.errors import ConfigError, DataError
 from data_processor.parallel_tokenize import CHUNK_TEXTS, tokenize_all, tokenize_stream
 from data_processor.token_cache import cache_key, cached_tokens
 from data_processor.tokenizers import JiebaTokenizer, get_tokenizer, tokenizer_identity
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 TEXTS = ["这家店 很好吃", "服务 太差 了", "", "性价比 高 高"]
 
@@ -176,7 +176,7 @@ def test_no_directory_means_no_cache(tmp_path, monkeypatch):
     assert list(first) == list(second) == [t.split() for t in TEXTS] and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_parallel_jieba_gives_exactly_the_single_process_tokens(reviews):
     tokenize = JiebaTokenizer()
     serial = tokenize_all(reviews, tokenize, workers=1, progress=False)
@@ -219,7 +219,7 @@ def test_streamed_segmentation_reads_lazily_with_one_pool_for_every_chunk():
     assert len(pids) <= 2 and str(os.getpid()) not in pids  # the same two workers served all 12 chunks
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_rjieba_is_jieba_without_hmm_on_real_reviews(reviews):
     pytest.importorskip("rjieba", reason="rjieba is optional (pip install rjieba==0.2.2)")
     rjieba = get_tokenizer("rjieba")
@@ -233,7 +233,7 @@ def test_rjieba_missing_is_a_clear_error(monkeypatch):
         get_tokenizer("rjieba")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_second_cli_run_uses_the_cache(sample, tmp_path):
     args = ["--model", "gru", "--train", str(sample["train"]), "--epochs", "1", "--embed-dim", "8", "--hidden-size", "8",
             "--no-progress", "--threads", "1", "--runs-dir", str(tmp_path / "runs"), "--token-cache", str(tmp_path / "cache"),

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from data_processor.errors import ConfigError, DataError
+from data_processor.base.errors import ConfigError, DataError
 from data_processor.tokenizers import (
     JiebaTokenizer,
     char_tokenize,
@@ -31,7 +31,7 @@ def test_jieba_segments_words_and_caches_in_the_given_dir(tmp_path):
     assert any(p.name.startswith("jieba") for p in tmp_path.iterdir())
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_jieba_user_dictionary_changes_segmentation(tmp_path):
     text = "我喜欢吃螺蛳粉炒饭"
     plain = JiebaTokenizer(cache_dir=tmp_path)(text)

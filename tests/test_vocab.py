@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from data_processor.char_backoff import backoff_vocab_from_counts, build_backoff_vocab
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.token_store import TokenStore
 from data_processor.vocab import BOS, EOS, PAD, UNK, Vocab
 

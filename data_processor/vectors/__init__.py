@@ -1,1 +1,2 @@
-"""Word vectors: reading vectors files, looking rows up for a vocabulary, caching the matrix, training with gensim."""
+"""Word vectors files: reading them, looking rows up for a vocabulary, caching the matrix. Training vectors is
+`train.vectors`'."""

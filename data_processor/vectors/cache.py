@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from data_processor.atomic import atomic_path
+from data_processor.base.atomic import atomic_path
 from data_processor.corpora import DEFAULT_CACHE_DIR
 
 CACHE_ENV = "EMBEDDING_CACHE_DIR"

@@ -37,7 +37,7 @@ from typing import IO, Callable, Iterator
 
 import numpy as np
 
-from data_processor.errors import DataError, where
+from data_processor.base.errors import DataError, where
 
 FORMATS = ("word2vec-text", "word2vec-binary", "glove", "gensim")
 FORMAT_HINT = ("expected word2vec text (first line 'count dim'), word2vec binary, GloVe text "

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from data_processor.messages import Log, log_stderr
+from data_processor.base.messages import Log, log_stderr
 from data_processor.vectors import cache as embedding_cache
 from data_processor.vectors.files import (
     FoundRows,

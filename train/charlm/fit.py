@@ -14,7 +14,7 @@ from data_processor.char_stream import (
     random_chunks,
     random_steps,
 )
-from data_processor.messages import Log, log_stderr
+from data_processor.base.messages import Log, log_stderr
 from train.charlm.trainers import LMTrainer
 from train.common.distributed import SINGLE, Cluster
 from train.common.loop import LoopResult, run_epochs

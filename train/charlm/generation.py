@@ -19,10 +19,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from data_processor.atomic import write_text
+from data_processor.base.atomic import write_text
 from data_processor.char_corpus import continuation_pairs, load_char_corpus, read_lines
 from data_processor.corpora import sha256_of
-from data_processor.errors import ConfigError, DataError
+from data_processor.base.errors import ConfigError, DataError
 from data_processor.vocab import EOS, Vocab
 from models.char_lm import CharLM, State
 from models.numpy_ref.char_rnn import NumpyCharRNN

@@ -16,27 +16,21 @@ import math
 import numpy as np
 import torch
 
-from data_processor.atomic import append_jsonl
+from data_processor.base.atomic import append_jsonl
 from data_processor.char_corpus import CharCorpus, load_char_corpus
 from data_processor.corpora import sha256_of
-from data_processor.errors import ConfigError, DataError
-from data_processor.messages import Log, log_stderr
+from data_processor.base.errors import ConfigError, DataError
+from data_processor.base.messages import Log, log_stderr
 from models.char_lm import CharLM
 from models.numpy_ref.char_rnn import NumpyCharRNN
 from train.charlm.fit import fit_language_model
 from train.charlm.settings import RUN_KIND, CharLMConfig
 from train.charlm.trainers import NumpyLMTrainer, TorchLMTrainer
-from train.common.distributed import SINGLE, Cluster, check_same_world
+from train.common.distributed import SINGLE, Cluster
 from train.common.optim import build_optimizer
-from train.common.resume import (
-    Interrupted,
-    load_checkpoint,
-    open_interrupted,
-    restore_metrics,
-    save_checkpoint,
-)
+from train.common.resume import open_interrupted, restore_metrics, save_checkpoint
+from train.common.run_steps import resumable, resumed_state, seed_process
 from train.common.rundir import RunDir
-from train.common.runtime import set_seed, set_threads
 
 
 def build_char_lm(config: CharLMConfig, vocab_size: int) -> CharLM:
@@ -61,14 +55,11 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
     read the same chunks and each learns from its own lanes; rank 0 fetches the corpus first and alone writes the run.
     """
     main = cluster.is_main
-    checkpoint = load_checkpoint(run) if run is not None else None
     config = config.resolved()
     if cluster.distributed and config.backend == "numpy":
         raise ConfigError("the numpy char-RNN trains in one process: start it with python run.py, not torchrun")
-    if checkpoint is not None and run is not None:
-        check_same_world(run, cluster)
-    set_seed(config.seed)
-    set_threads(config.threads or cluster.default_threads())
+    checkpoint = resumed_state(run, cluster)
+    seed_process(config.seed, config.threads, cluster)
     with cluster.main_first():  # rank 0 downloads and caches the corpus; the others read the cache
         corpus = load_char_corpus(config.corpus, config.lines, config.val_ratio, config.cache_dir, config.shuffle_seed)
     check_corpus_size(corpus, config, cluster.world)
@@ -117,16 +108,12 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
         if improved or config.keep == "last":
             trainer.save(run)
 
-    try:
+    with resumable(run, "python run.py generate train"):
         result = fit_language_model(trainer, corpus.train_ids, corpus.val_ids, epochs=config.epochs,
                                     batch_size=config.batch_size * cluster.world, seq_len=config.seq_len, chunking=config.chunking,
                                     seed=config.seed, time_budget_s=config.time_budget * 60 or None, on_epoch=on_epoch if main else None,
                                     checkpoint=lambda state: save_checkpoint(run, state), resume=checkpoint,
                                     progress=config.progress, log=log, cluster=cluster)
-    except KeyboardInterrupt:
-        if run is None:
-            raise
-        raise Interrupted(run, "python run.py generate train") from None
     last = result.history[-1]
     summary = {"run": str(run.path) if run is not None else "", "best_epoch": result.best_epoch, "best_val_loss": round(result.best_score, 6),
                "best_val_perplexity": round(math.exp(result.best_score), 4), "final_train_loss": last["train_loss"],

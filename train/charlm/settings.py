@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from data_processor.char_stream import CHUNKINGS
 from data_processor.corpora import CORPORA, is_line_oriented
-from data_processor.errors import ConfigError
-from data_processor.settings import DEVICES, Settings, option
+from data_processor.base.errors import ConfigError
+from data_processor.base.settings import DEVICES, Settings, option
 from models.choices import CHAR_LM_CELLS
 from train.common.optim import OPTIMIZERS, learning_rate
 from train.common.settings import RUN_GROUP, RunSettings

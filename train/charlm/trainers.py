@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from models.char_lm import CharLM, State, detach_state
 from models.numpy_ref.char_rnn import PARAM_NAMES, NumpyCharRNN
 from models.numpy_ref.optim import SGD, Adagrad, clip_gradients

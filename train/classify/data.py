@@ -16,9 +16,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from data_processor.datasets import LabelledSplits, load_classification_dataset
-from data_processor.errors import DataError, where
+from data_processor.base.errors import DataError, where
 from data_processor.io import Example, RowStream, Table, Texts, read_table
-from data_processor.messages import Log, log_stderr
+from data_processor.base.messages import Log, log_stderr
 from data_processor.splits import stratified_indices, stratified_split
 from data_processor.token_cache import TextScan
 from data_processor.vocab import Vocab

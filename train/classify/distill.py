@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from data_processor.messages import Log, log_stderr
+from data_processor.base.messages import Log, log_stderr
 from models.tfidf import TfidfClassifier
 from train.classify.settings import FOLDS
 

@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from data_processor.errors import ConfigError, DataError
-from data_processor.messages import Log, log_stderr
+from data_processor.base.errors import ConfigError, DataError
+from data_processor.base.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords
 from data_processor.token_store import TokenLists
 from data_processor.vectors.files import VectorFile, open_vectors
@@ -16,7 +16,7 @@ from data_processor.vectors.lookup import (
     embedding_from_file,
     embedding_from_training,
 )
-from data_processor.vectors.training import (
+from train.vectors.training import (
     Sentences,
     corpus_texts,
     train_word_vectors,

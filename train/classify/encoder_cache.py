@@ -17,8 +17,8 @@ import os
 import shutil
 from pathlib import Path
 
-from data_processor.errors import DataError, UserError
-from data_processor.messages import Log, log_stderr
+from data_processor.base.errors import DataError, UserError
+from data_processor.base.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords
 from data_processor.token_cache import scan_texts
 from data_processor.tokenizers import tokenizer_identity

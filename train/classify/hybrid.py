@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data_processor.messages import Log, log_stderr
+from data_processor.base.messages import Log, log_stderr
 from train.classify.data import encode_labels, load_splits
 from train.inference.hybrid_predictor import FUSION_FILE, HybridPredictor, fuse
 from train.inference.rnn_predictor import Predictor

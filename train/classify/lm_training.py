@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from data_processor.batching import Batch, BucketBatcher
-from data_processor.messages import Log, log_stderr
+from data_processor.base.messages import Log, log_stderr
 from models.language_model import EncoderLM
 from train.common.loop import LoopResult, run_epochs
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data_processor.errors import DataError, where
+from data_processor.base.errors import DataError, where
 from train.common.rundir import RunDir
 
 THRESHOLDS_FILE = "thresholds.json"

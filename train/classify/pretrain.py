@@ -17,18 +17,18 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from data_processor.atomic import append_jsonl
+from data_processor.base.atomic import append_jsonl
 from data_processor.batching import BucketBatcher
 from data_processor.char_backoff import backoff_vocab_from_counts, word_characters
 from data_processor.corpora import CORPORA
 from data_processor.datasets import CLASSIFICATION_DATASETS, load_classification_dataset
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.io import read_table
-from data_processor.messages import Log, log_stderr
+from data_processor.base.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords
 from data_processor.token_cache import cache_dir, cached_tokens, scan_texts
 from data_processor.tokenizers import tokenizer_for, tokenizer_identity
-from data_processor.vectors.training import corpus_texts
+from train.vectors.training import corpus_texts
 from data_processor.vocab import Vocab
 from models.choices import DEFAULT_EMBED_DIM
 from models.encoder import TextEncoder
@@ -36,9 +36,10 @@ from models.language_model import EncoderLM
 from train.classify.lm_training import fit_lm, vocabulary_counts
 from train.classify.pretrain_settings import LM_KIND, PretrainConfig
 from train.classify.text_pipeline import TextPipeline
-from train.common.resume import Interrupted, load_checkpoint, restore_metrics, resumed_best_state, save_checkpoint
+from train.common.resume import restore_metrics, resumed_best_state, save_checkpoint
+from train.common.run_steps import resumable, resumed_state, seed_process
 from train.common.rundir import RunDir
-from train.common.runtime import release_free_memory, resolve_device, set_seed, set_threads
+from train.common.runtime import release_free_memory, resolve_device
 from train.common.text_settings import EncoderSettings, TextSettings
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
@@ -133,9 +134,8 @@ def pretrain(config: PretrainConfig, log: Log = log_stderr, run: RunDir | None =
     """Pretrain as ``config`` says into a new run directory (or go on with the interrupted ``run``); mark it complete and
     return its summary."""
     config.validate()
-    checkpoint = load_checkpoint(run) if run is not None else None
-    set_seed(config.seed)
-    set_threads(config.threads)
+    checkpoint = resumed_state(run)
+    seed_process(config.seed, config.threads)
     device = resolve_device(config.device)
     started = time.perf_counter()
     data = prepare_lm_data(config, log)
@@ -161,13 +161,11 @@ def pretrain(config: PretrainConfig, log: Log = log_stderr, run: RunDir | None =
             run.save_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
         append_jsonl(run.file("metrics.jsonl"), record)
 
-    try:
+    with resumable(run, "python run.py pretrain"):
         result, trainer = fit_lm(model, data.train, data.heldout, lr=config.lr, epochs=config.epochs, max_steps=config.max_steps,
                                  clip=config.clip, device=device, time_budget_s=config.time_budget * 60 if config.time_budget else None,
                                  on_epoch=keep, checkpoint=lambda state: save_checkpoint(run, state), resume=checkpoint,
                                  progress=config.progress, log=log)
-    except KeyboardInterrupt:
-        raise Interrupted(run, "python run.py pretrain") from None
     best = result.history[result.best_epoch - 1]
     summary = {"run": str(run.path), "best_epoch": result.best_epoch, "epochs_run": len(result.history), "steps": trainer.steps,
                "vocabulary": len(data.vocab), "best_dev_loss": best["dev_loss"],

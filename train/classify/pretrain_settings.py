@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from data_processor.errors import ConfigError
-from data_processor.settings import option
+from data_processor.base.errors import ConfigError
+from data_processor.base.settings import option
 from models.choices import CLASSIFIER_CELLS
 from train.classify.settings import TableSettings
 from train.common.settings import RUN_GROUP, RunSettings

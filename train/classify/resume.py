@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from data_processor.errors import ConfigError, DataError
-from data_processor.messages import Log, log_stderr
+from data_processor.base.errors import ConfigError, DataError
+from data_processor.base.messages import Log, log_stderr
 from train.classify.kinds import kind_of
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.common.distributed import SINGLE, Cluster

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import torch
 
-from data_processor.atomic import append_jsonl
-from data_processor.errors import DataError
-from data_processor.messages import Log, log_stderr
+from data_processor.base.atomic import append_jsonl
+from data_processor.base.errors import DataError
+from data_processor.base.messages import Log, log_stderr
 from data_processor.vocab import Vocab
 from train.classify.embedding import build_embedding, check_inputs, resolve_embedding
 from train.classify.fit import fit, planned_epochs
@@ -31,17 +31,12 @@ from train.classify.transfer import (
     ulmfit_optimizer,
     with_encoder_shape,
 )
-from train.common.distributed import SINGLE, Cluster, check_same_world
+from train.common.distributed import SINGLE, Cluster
 from train.common.optim import build_optimizer, build_scheduler, learning_rate
-from train.common.resume import (
-    Interrupted,
-    load_checkpoint,
-    restore_metrics,
-    resumed_best_state,
-    save_checkpoint,
-)
+from train.common.resume import restore_metrics, resumed_best_state, save_checkpoint
+from train.common.run_steps import resumable, resumed_state, seed_process
 from train.common.rundir import RunDir
-from train.common.runtime import release_free_memory, set_seed, set_threads
+from train.common.runtime import release_free_memory
 
 
 def train_classifier(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | None = None, cluster: Cluster = SINGLE) -> dict:
@@ -64,19 +59,16 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     0's run directory is real (the others get ``run`` as given: None for a new run).
     """
     main = cluster.is_main
-    checkpoint = load_checkpoint(run) if run is not None else None
     config.validate()
     check_encoder_optimizer(config)
+    checkpoint = resumed_state(run, cluster)
     vectors = encoder = None
     if checkpoint is None:  # a resumed run's weights come from its checkpoint: no vectors file, encoder or gensim training needed
         check_inputs(config)
         with cluster.main_first():  # rank 0 pretrains (or finds in the cache) a general-domain encoder; the others read it
             encoder = load_encoder(config, log if main else lambda _: None)
         config, vectors = resolve_embedding(with_encoder_shape(config, encoder))
-    elif run is not None:
-        check_same_world(run, cluster)
-    set_seed(config.seed)
-    set_threads(config.threads or cluster.default_threads())
+    seed_process(config.seed, config.threads, cluster)
     device = cluster.device(config.device)
     started = time.perf_counter()
     with cluster.main_first():  # rank 0 tokenizes into the token cache; the others find it there
@@ -138,16 +130,12 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
             restore_metrics(run, checkpoint)
         best_state = resumed_best_state(run, checkpoint, save=main)
 
-    try:
+    with resumable(run, "python run.py train"):
         result = fit(model, data.train, data.dev, optimizer, epochs=epochs, device=device, clip=config.clip, patience=config.patience,
                      scheduler=scheduler, on_epoch=(lambda record: append_jsonl(run.file("metrics.jsonl"), record)) if main else None,
                      on_best=run.save_state_dict if main else None, checkpoint=lambda state: save_checkpoint(run, state),
                      resume=checkpoint, best_state=best_state, progress=config.progress, log=log, cluster=cluster,
                      objective=objective)
-    except KeyboardInterrupt:
-        if run is None:
-            raise
-        raise Interrupted(run) from None
     assert result.best_state is not None
     model.load_state_dict(result.best_state)
     thresholds = dev_metrics = None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from data_processor.atomic import write_text
-from data_processor.errors import DataError
+from data_processor.base.atomic import write_text
+from data_processor.base.errors import DataError
 from data_processor.tokenizers import Tokenizer, tokenizer_for
 from train.classify.settings import ClassifierConfig
 from train.common.metrics import (

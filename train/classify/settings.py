@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from data_processor.errors import ConfigError
+from data_processor.base.errors import ConfigError
 from data_processor.io import FORMATS
-from data_processor.settings import DEVICES, Settings, option
-from data_processor.vectors.training import (
+from data_processor.base.settings import DEVICES, Settings, option
+from train.vectors.training import (
     DEFAULT_EPOCHS,
     DEFAULT_MIN_COUNT,
     DEFAULT_WINDOW,

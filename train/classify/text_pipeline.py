@@ -16,7 +16,7 @@ import numpy as np
 from data_processor.batching import BucketBatcher, EncodedRows, Expansion
 from data_processor.char_backoff import backoff_vocab_from_counts, spell_out
 from data_processor.io import Example
-from data_processor.messages import Log, log_stderr
+from data_processor.base.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords, remove_stopwords
 from data_processor.token_cache import TextScan, cache_dir, cached_tokens
 from data_processor.token_store import TokenLists, TokenStore

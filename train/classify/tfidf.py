@@ -11,9 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
-from data_processor.atomic import append_jsonl
+from data_processor.base.atomic import append_jsonl
 from data_processor.io import Example
-from data_processor.messages import Log, log_stderr
+from data_processor.base.messages import Log, log_stderr
 from models.tfidf import TfidfClassifier
 from train.classify.data import LabelTargets, load_splits
 from train.classify.multilabel import (

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.stopwords import load_stopwords, remove_stopwords
 from data_processor.tokenizers import Tokenizer, tokenizer_for
 from models.tfidf import TfidfClassifier

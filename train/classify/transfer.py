@@ -25,8 +25,8 @@ import torch
 from data_processor.batching import BucketBatcher
 from data_processor.corpora import CORPORA
 from data_processor.datasets import CLASSIFICATION_DATASETS
-from data_processor.errors import ConfigError
-from data_processor.messages import Log, log_stderr
+from data_processor.base.errors import ConfigError
+from data_processor.base.messages import Log, log_stderr
 from data_processor.vocab import Vocab
 from models.classifier import RNNClassifier
 from models.language_model import EncoderLM

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from data_processor.errors import ConfigError
-from data_processor.parallel_tokenize import usable_cores
+from data_processor.base.errors import ConfigError
+from data_processor.base.cores import usable_cores
 from train.common.rundir import RunDir
 from train.common.runtime import resolve_device
 

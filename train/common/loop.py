@@ -28,8 +28,8 @@ from typing import Any, Callable, Iterable, Protocol
 
 from tqdm import tqdm
 
-from data_processor.errors import TrainingError
-from data_processor.messages import Log, log_stderr
+from data_processor.base.errors import TrainingError
+from data_processor.base.messages import Log, log_stderr
 from train.common.distributed import SINGLE, Cluster
 from train.common.resume import restore_rng_states, rng_states
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Iterable
 
-from data_processor.errors import ConfigError
+from data_processor.base.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch

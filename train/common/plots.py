@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from data_processor.atomic import atomic_path  # noqa: E402
+from data_processor.base.atomic import atomic_path  # noqa: E402
 
 
 def plot_curves(history: Sequence[dict], path: str | Path, left: str = "train_loss", right: str = "dev_accuracy") -> None:

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from data_processor.atomic import atomic_path, write_text
-from data_processor.errors import DataError
+from data_processor.base.atomic import atomic_path, write_text
+from data_processor.base.errors import DataError
 from train.common.rundir import LAST, RunDir
 
 FORMAT = 1  # the layout of last.pt; a file of another layout is refused

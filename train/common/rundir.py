@@ -23,8 +23,8 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from data_processor.atomic import atomic_path, write_json
-from data_processor.errors import ConfigError, DataError
+from data_processor.base.atomic import atomic_path, write_json
+from data_processor.base.errors import ConfigError, DataError
 
 try:
     import fcntl
@@ -34,7 +34,7 @@ except ImportError:  # Windows: no advisory locks; runs are still claimed by mkd
 if TYPE_CHECKING:
     import torch
 
-    from data_processor.settings import Settings
+    from data_processor.base.settings import Settings
 
 S = TypeVar("S", bound="Settings")
 

@@ -7,9 +7,9 @@ import random
 import numpy as np
 import torch
 
-from data_processor.errors import ConfigError
-from data_processor.parallel_tokenize import usable_cores
-from data_processor.settings import DEVICES
+from data_processor.base.errors import ConfigError
+from data_processor.base.cores import usable_cores
+from data_processor.base.settings import DEVICES
 
 
 def set_seed(seed: int) -> None:

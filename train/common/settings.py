@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from data_processor.settings import DEVICES, Settings, option
+from data_processor.base.settings import DEVICES, Settings, option
 
 RUN_GROUP = "run"
 

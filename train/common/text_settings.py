@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data_processor.char_backoff import BACKOFFS
-from data_processor.settings import Settings, option
+from data_processor.base.settings import Settings, option
 from data_processor.stopwords import available_lists
 from data_processor.tokenizers import RJIEBA_PIN, TOKENIZERS
 from models.choices import DEFAULT_DROPOUT, DEFAULT_EMBED_DIM, DEFAULT_HIDDEN_SIZE

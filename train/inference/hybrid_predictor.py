@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.io import Example
 from train.classify.data import encode_labels
 from train.inference.rnn_predictor import Predictor

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.io import Example
 from train.classify.kinds import KINDS, ModelKind
 from train.classify.settings import RUN_KIND, ClassifierConfig

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.io import Example
 from data_processor.vocab import Vocab
 from models.classifier import upgrade_state_dict

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from data_processor.errors import ConfigError
+from data_processor.base.errors import ConfigError
 from models.numpy_ref.cells import RNN
 from models.numpy_ref.layers import CrossEntropyLoss, Linear
 from train.lessons.settings import BinaryAdditionSettings

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from data_processor.errors import ConfigError
+from data_processor.base.errors import ConfigError
 from models.seq2seq import Seq2Seq
 from train.common.runtime import set_seed, set_threads
 from train.lessons.settings import Seq2SeqSettings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from data_processor.settings import Settings, option
+from data_processor.base.settings import Settings, option
 from models.choices import SEQ2SEQ_CELLS
 
 CELL_NAMES = ("rnn", "gru", "lstm")  # the numpy reference cells checked against torch.nn.RNN/GRU/LSTM

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.tokenizers import TOKENIZERS
 
 FORMAT = "rnn-toolkit-onnx/1"

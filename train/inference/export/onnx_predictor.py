@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from data_processor.char_backoff import spell_out
-from data_processor.errors import DataError
+from data_processor.base.errors import DataError
 from data_processor.stopwords import remove_stopwords
 from data_processor.tokenizers import get_tokenizer
 from data_processor.vocab import Vocab

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data_processor.errors import ConfigError, UserError
+from data_processor.base.errors import ConfigError, UserError
 from train.inference.export.onnx_predictor import OnnxPredictor, chosen_labels
 
 TOLERANCE = 1e-5  # the most a probability may differ between onnxruntime and PyTorch for `check_parity` to pass

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data_processor.atomic import atomic_path, write_json
-from data_processor.errors import ConfigError
+from data_processor.base.atomic import atomic_path, write_json
+from data_processor.base.errors import ConfigError
 from data_processor.tokenizers import lowercases
 from train.inference.export.files import FORMAT, INPUT_NAMES, OUTPUT_NAMES, sidecar_paths
 

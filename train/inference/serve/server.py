@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from data_processor.errors import ConfigError
+from data_processor.base.errors import ConfigError
 from train.inference.serve.app import create_app
 from train.inference.serve.requests import Limits
 from train.inference.serve.rows import prediction_rows

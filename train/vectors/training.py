@@ -13,22 +13,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
-from data_processor.atomic import atomic_path
+from data_processor.base.atomic import atomic_path
 from data_processor.corpora import (
     corpus_path,
     peoples_daily_sentences,
     read_text,
 )
-from data_processor.errors import ConfigError, DataError
-from data_processor.messages import Log, log_stderr
+from data_processor.base.errors import ConfigError, DataError
+from data_processor.base.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords, remove_stopwords
 from data_processor.tokenizers import tokenizer_for
+from models.choices import DEFAULT_EMBED_DIM
 
 if TYPE_CHECKING:
-    from data_processor.vectors.settings import VectorsSettings
+    from train.vectors.settings import VectorsSettings
 
 METHODS = ("word2vec", "fasttext")
-DEFAULT_DIM, DEFAULT_WINDOW, DEFAULT_EPOCHS, DEFAULT_MIN_COUNT = 128, 5, 5, 1
+DEFAULT_WINDOW, DEFAULT_EPOCHS, DEFAULT_MIN_COUNT = 5, 5, 1
 FASTTEXT_BUCKETS, FASTTEXT_NGRAMS = 200_000, (2, 5)
 
 
@@ -81,7 +82,7 @@ class Sentences:
         return (sentence for part in self.parts for sentence in part if sentence)
 
 
-def train_word_vectors(sentences: Iterable[list[str]], method: str, dim: int = DEFAULT_DIM, window: int = DEFAULT_WINDOW,
+def train_word_vectors(sentences: Iterable[list[str]], method: str, dim: int = DEFAULT_EMBED_DIM, window: int = DEFAULT_WINDOW,
                        epochs: int = DEFAULT_EPOCHS, min_count: int = DEFAULT_MIN_COUNT, seed: int = 42):
     """Train gensim word2vec or FastText vectors on token lists (a list, or a restartable iterable such as
     `Sentences`); returns the KeyedVectors."""

@@ -24,7 +24,7 @@ import types
 import typing
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
-from data_processor.errors import ConfigError
+from data_processor.base.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data_processor.corpora import CORPORA
-from data_processor.settings import Settings, option
+from data_processor.base.settings import Settings, option
 from data_processor.tokenizers import TOKENIZERS
-from data_processor.vectors.training import (
-    DEFAULT_DIM,
+from models.choices import DEFAULT_EMBED_DIM
+from train.vectors.training import (
     DEFAULT_EPOCHS,
     DEFAULT_MIN_COUNT,
     DEFAULT_WINDOW,
@@ -29,7 +29,7 @@ class VectorsSettings(Settings):
     hmm: bool = option(True, "jieba: no HMM guesses for words missing from its dictionary (as the classifier's --no-hmm)",
                        flag="--no-hmm")
     stopwords: str = option("none", "stopwords to drop, as for train")
-    embed_dim: int = option(DEFAULT_DIM, "vector size", at_least=1)
+    embed_dim: int = option(DEFAULT_EMBED_DIM, "vector size (the classifier's default --embed-dim)", at_least=1)
     window: int = option(DEFAULT_WINDOW, "context window", at_least=1)
     epochs: int = option(DEFAULT_EPOCHS, "passes over the corpus", at_least=1)
     min_count: int = option(DEFAULT_MIN_COUNT, "ignore words seen fewer times", at_least=1)

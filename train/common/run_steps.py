@@ -1,0 +1,44 @@
+"""The steps every training program (classifier, pretraining, character LM) takes to start or resume a run.
+
+Each program calls them in this order: `resumed_state` (the interrupted run's ``last.pt``, checked against the
+processes resuming it), `seed_process` (generators and threads), then its own data and model, and trains inside
+`resumable`, which turns Ctrl-C into a message saying how to go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+from train.common.distributed import SINGLE, Cluster, check_same_world
+from train.common.resume import Interrupted, load_checkpoint
+from train.common.rundir import RunDir
+from train.common.runtime import set_seed, set_threads
+
+
+def resumed_state(run: RunDir | None, cluster: Cluster = SINGLE) -> dict[str, Any] | None:
+    """The resumable state of the interrupted ``run``: None for a new run (``run`` None) or one stopped before its
+    first checkpoint; a `ConfigError` when another number of processes trained it than ``cluster`` has."""
+    checkpoint = load_checkpoint(run) if run is not None else None
+    if checkpoint is not None and run is not None:
+        check_same_world(run, cluster)
+    return checkpoint
+
+
+def seed_process(seed: int, threads: int | None, cluster: Cluster = SINGLE) -> None:
+    """Seed Python, numpy and torch with ``seed`` and use ``threads`` torch threads (None: this process's share of the
+    machine's cores)."""
+    set_seed(seed)
+    set_threads(threads or cluster.default_threads())
+
+
+@contextlib.contextmanager
+def resumable(run: RunDir | None, command: str) -> Iterator[None]:
+    """Train inside this block: Ctrl-C becomes `Interrupted`, naming ``run`` and the ``command`` that resumes it (as it
+    is when this process writes no run: a torchrun rank other than 0)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if run is None:
+            raise
+        raise Interrupted(run, command) from None
