@@ -18,7 +18,6 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -62,11 +61,6 @@ def get_json(url: str, body: object = None, **kw) -> tuple[int, dict]:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(lstm_run) -> Path:
-    return lstm_run
-
-
-@pytest.fixture(scope="module")
 def texts(sample) -> list[str]:
     """100 real reviews (single-line, so they pass through the command line as they are)."""
     with open(sample["test"], encoding="utf-8", newline="") as handle:
@@ -77,9 +71,9 @@ def texts(sample) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def expected(tiny_run, texts) -> dict[str, dict]:
+def expected(lstm_run, texts) -> dict[str, dict]:
     """What ``run.py predict --output-format jsonl`` says of each text."""
-    result = run_cli("predict", "--run", str(tiny_run), "--output-format", "jsonl", "--", *texts)
+    result = run_cli("predict", "--run", str(lstm_run), "--output-format", "jsonl", "--", *texts)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [row["text"] for row in rows] == texts
@@ -87,12 +81,12 @@ def expected(tiny_run, texts) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_run, tmp_path_factory):
+def server(lstm_run, tmp_path_factory):
     """A real ``python run.py serve`` process on a free port; its base URL. Killed when the module's tests end."""
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
     with open(log, "wb") as err:
-        process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--run", str(tiny_run), "--port", str(port),
+        process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--run", str(lstm_run), "--port", str(port),
                                     "--max-chars", "300", "--max-texts", "120", "--no-access-log"],
                                    cwd=ROOT, stdout=err, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
@@ -164,13 +158,13 @@ def test_the_body_is_utf8_json(server, expected):
 
 
 @pytest.mark.e2e
-def test_health_and_info(server, tiny_run):
+def test_health_and_info(server, lstm_run):
     assert get_json(server + "/health") == (200, {"status": "ok", "model_loaded": True, "worker_running": True})
     status, info = get_json(server + "/info")
     assert status == 200
-    complete = json.loads((tiny_run / "complete.json").read_text(encoding="utf-8"))
-    test_metrics = json.loads((tiny_run / "test_metrics.json").read_text(encoding="utf-8"))
-    assert info["run"] == tiny_run.name and info["model"] == "lstm"
+    complete = json.loads((lstm_run / "complete.json").read_text(encoding="utf-8"))
+    test_metrics = json.loads((lstm_run / "test_metrics.json").read_text(encoding="utf-8"))
+    assert info["run"] == lstm_run.name and info["model"] == "lstm"
     assert info["labels"] == ["negative", "positive"] and info["multi_label"] is False
     assert info["probabilistic"] is True and info["score"] == "probability" and info["complete"] is True
     assert info["trained_at"] == complete["finished"]
@@ -252,12 +246,12 @@ def test_a_bad_run_directory_is_a_one_line_error_before_serving(tmp_path):
 
 
 @pytest.mark.e2e
-def test_a_port_in_use_is_a_one_line_error(tiny_run):
+def test_a_port_in_use_is_a_one_line_error(lstm_run):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        assert_user_error(run_subprocess("serve", "--run", str(tiny_run), "--port", str(port), timeout=120),
+        assert_user_error(run_subprocess("serve", "--run", str(lstm_run), "--port", str(port), timeout=120),
                           f"cannot listen on 127.0.0.1:{port}", "--port")
 
 

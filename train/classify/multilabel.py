@@ -95,6 +95,11 @@ def load_thresholds(run: RunDir, names: Sequence[str]) -> np.ndarray:
     return np.array([float(table[n]) for n in names])
 
 
+def top_labels(scores: np.ndarray, names: Sequence[str]) -> list[tuple[str, float]]:
+    """Each row's best label (the highest score's column) with its score."""
+    return [(names[i], float(row[i])) for i, row in zip(scores.argmax(1), scores)]
+
+
 def label_sets(chosen: np.ndarray, scores: np.ndarray, names: Sequence[str]) -> list[list[tuple[str, float]]]:
     """Each row's chosen labels with their scores, highest first."""
     out = []

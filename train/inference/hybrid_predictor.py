@@ -11,11 +11,12 @@ import numpy as np
 from data_processor.base.errors import DataError
 from data_processor.io import Example
 from train.classify.data import encode_labels
-from train.inference.rnn_predictor import Predictor
+from train.classify.multilabel import top_labels
 from train.classify.settings import RUN_KIND
 from train.classify.tfidf_model import ARRAYS_FILE, VOCAB_FILE, load_tfidf
 from train.common.metrics import classification_metrics
 from train.common.rundir import RunDir
+from train.inference.rnn_predictor import Predictor
 
 FUSION_FILE = "fusion.json"
 
@@ -28,7 +29,7 @@ def fuse(log_probs: np.ndarray, tfidf_scores: np.ndarray, weight: float) -> np.n
 
 
 class HybridPredictor:
-    """A trained ``--model CELL+tfidf`` run loaded from its directory alone; the same interface as `Predictor`."""
+    """A trained ``--model CELL+tfidf`` run loaded from its directory alone; the `ClassifierPredictor` interface."""
 
     probabilistic = True
     multi_label = False  # a multi-label run cannot be a hybrid (ClassifierConfig.check_labels)
@@ -60,8 +61,7 @@ class HybridPredictor:
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """The most probable label of each text, with its fused probability."""
-        probs = self.predict_proba(texts)
-        return [(self.label_names[i], float(p[i])) for i, p in zip(probs.argmax(1), probs)]
+        return top_labels(self.predict_proba(texts), self.label_names)
 
     def predict_labels(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
         """The most probable label of each text with its fused probability, as a one-label set (see `Predictor.predict_labels`)."""

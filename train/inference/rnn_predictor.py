@@ -11,7 +11,7 @@ from data_processor.base.errors import DataError
 from data_processor.io import Example
 from data_processor.vocab import Vocab
 from models.classifier import upgrade_state_dict
-from train.classify.multilabel import choose, label_sets, load_thresholds
+from train.classify.multilabel import choose, label_sets, load_thresholds, top_labels
 from train.classify.network import batch_metrics, build_model, predict_proba
 from train.classify.run_files import load_text_tools
 from train.classify.settings import RUN_KIND, ClassifierConfig, eval_batch_size
@@ -60,17 +60,14 @@ class Predictor:
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """The most probable label of each text, with its probability."""
-        return self._top(self.predict_proba(texts))
-
-    def _top(self, probs: np.ndarray) -> list[tuple[str, float]]:
-        return [(self.label_names[i], float(p[i])) for i, p in zip(probs.argmax(1), probs)]
+        return top_labels(self.predict_proba(texts), self.label_names)
 
     def predict_labels(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
         """Each text's predicted labels with their probabilities, highest first: the label set of a multi-label run
         (each label at or above its threshold; at least the most probable one), else the one most probable label."""
         probs = self.predict_proba(texts)
         if self.thresholds is None:
-            return [[pair] for pair in self._top(probs)]
+            return [[pair] for pair in top_labels(probs, self.label_names)]
         return label_sets(choose(probs, self.thresholds), probs, self.label_names)
 
     def evaluate(self, examples: Sequence[Example], source: str) -> dict:

@@ -10,14 +10,14 @@ import numpy as np
 from data_processor.io import Example
 from data_processor.vocab import Vocab
 from train.classify.data import LabelTargets
-from train.classify.multilabel import choose, label_sets, load_thresholds, scored_metrics
+from train.classify.multilabel import choose, label_sets, load_thresholds, scored_metrics, top_labels
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.classify.tfidf_model import ARRAYS_FILE, VOCAB_FILE, load_tfidf, model_scores
 from train.common.rundir import RunDir
 
 
 class TfidfPredictor:
-    """A trained ``--model tfidf`` run loaded from its directory alone; the same interface as `Predictor`."""
+    """A trained ``--model tfidf`` run loaded from its directory alone; the `ClassifierPredictor` interface."""
 
     NEEDS = ("config.json", "labels.json", VOCAB_FILE, ARRAYS_FILE)
 
@@ -53,8 +53,7 @@ class TfidfPredictor:
         """The best label of each text, with its probability (logreg) or its margin over the runner-up (svm; a
         multi-label svm run gives the label's own margin)."""
         if self.probabilistic:
-            probs = self.model.predict_proba(texts)
-            return [(self.label_names[i], float(p[i])) for i, p in zip(probs.argmax(1), probs)]
+            return top_labels(self.model.predict_proba(texts), self.label_names)
         scores = self.model.decision_function(texts)
         ranked = np.sort(scores, axis=1)
         return [(self.label_names[i], float(s[i] if self.multi_label else r[-1] - r[-2])) for i, s, r in zip(scores.argmax(1), scores, ranked)]

@@ -12,7 +12,7 @@ from data_processor.base.errors import DataError
 from data_processor.stopwords import remove_stopwords
 from data_processor.tokenizers import get_tokenizer
 from data_processor.vocab import Vocab
-from train.classify.multilabel import choose, label_sets
+from train.classify.multilabel import choose, label_sets, top_labels
 from train.inference.export.files import read_settings, sidecar_paths
 
 
@@ -90,8 +90,7 @@ class OnnxPredictor:
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """The most probable label of each text, with its probability."""
-        probs = self.predict_proba(texts)
-        return [(self.label_names[i], float(p[i])) for i, p in zip(probs.argmax(1), probs)]
+        return top_labels(self.predict_proba(texts), self.label_names)
 
     def predict_labels(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
         """Each text's labels with their probabilities, highest first: for a multi-label run every label at or above
@@ -102,5 +101,5 @@ class OnnxPredictor:
 def chosen_labels(probs: np.ndarray, names: Sequence[str], thresholds: np.ndarray | None) -> list[list[tuple[str, float]]]:
     """Each row's predicted labels with their probabilities (see `OnnxPredictor.predict_labels`)."""
     if thresholds is None:
-        return [[(names[i], float(p[i]))] for i, p in zip(probs.argmax(1), probs)]
+        return [[pair] for pair in top_labels(probs, names)]
     return label_sets(choose(probs, thresholds), probs, names)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from train.classify.multilabel import choose, label_sets
+from train.classify.multilabel import choose, label_sets, top_labels
 
 DECIMALS = 6  # scores are rounded like predict --output-format jsonl's
 
@@ -25,7 +25,7 @@ def prediction_rows(predictor: Any, texts: Sequence[str]) -> list[dict]:
     elif predictor.multi_label:
         sets = label_sets(choose(probs, predictor.thresholds), probs, names)
     else:
-        sets = [[(names[int(row.argmax())], float(row.max()))] for row in probs]
+        sets = [[pair] for pair in top_labels(probs, names)]
     rows = []
     for i, (text, chosen) in enumerate(zip(texts, sets)):
         labels = [{"label": label, "score": _round(score)} for label, score in chosen]
