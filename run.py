@@ -16,8 +16,10 @@ stderr and exit status 2. Each command imports only what it uses, so
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
+import re
 import sys
 from typing import Callable, Sequence
 
@@ -26,17 +28,61 @@ from data_processor.base.settings import HelpFormatter, add_options
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line, like every other error here."""
+    """An ArgumentParser whose usage errors are one line, like every other error here, with a "did you mean" for a
+    mistyped option or choice."""
+
+    words: Sequence[str] = ()  # the command line being parsed (set by `main`), where a mistyped option is looked for
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+        self.exit(2, f"error: {message}{self.suggestion(message)} (see: {self.prog} --help)\n")
+
+    def suggestion(self, message: str) -> str:
+        """'; did you mean ...?' for the mistyped choice or options ``message`` names, if one is close."""
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            return did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        if message.startswith(("unrecognized arguments:", "the following arguments are required:")):
+            known = [flag for action in self._actions for flag in action.option_strings]
+            words = [word.split("=")[0] for word in Parser.words if word.startswith("--")]
+            guesses = [did_you_mean(word, known) for word in words if word not in known]
+            return next((guess for guess in guesses if guess), "")
+        return ""
+
+
+def did_you_mean(word: str, known: Sequence[str]) -> str:
+    """'; did you mean X?' naming the entry of ``known`` closest to ``word``, or '' when none is close."""
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def version() -> str:
+    """This toolkit's version, and those of Python and torch (read without importing torch)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    from data_processor.base.version import VERSION
+
+    try:
+        torch_version = installed("torch")
+    except PackageNotFoundError:
+        torch_version = "not installed"
+    return f"run.py {VERSION} (Python {sys.version.split()[0]}, torch {torch_version})"
+
+
+def use_threads(threads: int | None) -> None:
+    """Use ``threads`` torch threads when given (--threads of a command that runs a model); else torch's default."""
+    if threads is not None:
+        from train.common.runtime import set_threads
+
+        set_threads(threads)
 
 
 # ---------------------------------------------------------------- train
 
 def add_training_flags(group) -> None:
     """The flags of every training command that are not settings: --dry-run and --resume."""
-    group.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
+    group.add_argument("--dry-run", action="store_true", help="print the resolved settings as JSON and exit (a classifier's also "
+                       "its plan for the actual data: rows, batches per epoch, epochs and steps)")
     group.add_argument("--resume", metavar="RUN", help="continue an interrupted run (Ctrl-C, a crash, a killed process) from its "
                        "last finished epoch, with its own settings; no other option may go with it but --no-progress")
 
@@ -105,7 +151,8 @@ def print_train_summary(summary: dict | None) -> int:
                   f"{summary['test_samples_f1']:.4f}, subset accuracy {summary['test_subset_accuracy']:.4f}, Hamming loss "
                   f"{summary['test_hamming_loss']:.4f})")
     else:
-        print(f"best dev accuracy: {summary['best_dev_accuracy']:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']})")
+        print(f"best dev accuracy: {summary['best_dev_accuracy']:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']}"
+              f"{', stopped by --time-budget' if summary.get('stopped_by_time_budget') else ''})")
         if "test_accuracy" in summary:
             print(f"test accuracy: {summary['test_accuracy']:.4f} (macro-F1 {summary['test_macro_f1']:.4f})")
     print(f"run saved to: {summary['run']}")
@@ -113,11 +160,18 @@ def print_train_summary(summary: dict | None) -> int:
 
 
 def dry_run_train(config) -> dict:
+    """The resolved settings; for a recurrent model also the training plan for the actual data ("plan")."""
     from train.classify.embedding import check_inputs, resolve_embedding
+    from train.classify.kinds import kind_of
 
     config.validate()
     check_inputs(config)
-    return resolve_embedding(config, unpickle=False)[0].to_dict()
+    resolved = resolve_embedding(config, unpickle=False)[0].to_dict()
+    if kind_of(config.model).recurrent:
+        from train.classify.rnn import dry_run_plan
+
+        resolved["plan"] = dry_run_plan(config)
+    return resolved
 
 
 # ---------------------------------------------------------------- pretrain
@@ -170,7 +224,7 @@ def add_predict(sub) -> None:
                        "run: the label set and each label's probability, joined by its --label-sep: 'a|b<TAB>0.97|0.81<TAB>text'). "
                        "For a --model tfidf run with --tfidf-classifier svm the middle column is the margin of the best label's "
                        "score over the runner-up's (a LinearSVC gives no probabilities).")
-    add_options(p, PredictSettings)
+    add_options(p, PredictSettings, skip=("label_col",))
     p.set_defaults(handler=cmd_predict, settings=PredictSettings)
 
 
@@ -186,6 +240,7 @@ def cmd_predict(s) -> int:
         texts += read_texts_file(s, s.file)
     if not texts:
         raise ConfigError("nothing to predict: give texts as arguments or --file FILE")
+    use_threads(s.threads)
     predictor = load_predictor(s.run, s.device)
     note_unfinished(s.run)
     if not predictor.probabilistic:
@@ -231,12 +286,14 @@ def cmd_evaluate(s) -> int:
     from train.inference.predictors import load_predictor
     from train.common.metrics import format_confusion, metric_lines
 
-    if s.plot is not None:  # before any work: a bad --plot path should not cost an evaluation
-        folder = os.path.dirname(os.path.abspath(s.plot))
-        if not os.path.isdir(folder):
-            raise ConfigError(f"--plot {s.plot}: the directory {folder} does not exist")
-        if os.path.isdir(s.plot):
-            raise ConfigError(f"--plot {s.plot} is a directory; give the path of a .png file")
+    from data_processor.io import detect_format
+
+    for flag, path, what in (("--plot", s.plot, "a .png file"), ("--errors", s.errors, "a .csv, .tsv or .jsonl file")):
+        if path is not None:  # before any work: a bad path should not cost an evaluation
+            check_output_path(flag, path, what)
+    if s.errors is not None:
+        detect_format(s.errors)
+    use_threads(s.threads)
     predictor = load_predictor(s.run, s.device)
     note_unfinished(s.run)
     table = read_table(s.file, s.text_col, s.label_col, s.format, s.encoding, s.skip_bad_rows)
@@ -252,9 +309,25 @@ def cmd_evaluate(s) -> int:
         from train.classify.run_files import confusion_title
         from train.common.plots import plot_confusion
 
-        plot_confusion(metrics["confusion"], metrics["labels"], s.plot, confusion_title(os.path.basename(s.file), metrics))
+        plot_confusion(metrics["confusion"], metrics["labels"], s.plot, confusion_title(os.path.basename(s.file), metrics),
+                       metrics.get("support"))
         print(f"written: {s.plot}")
+    if s.errors is not None:
+        from data_processor.io import write_table
+        from train.inference.predictors import ERROR_COLUMNS, misclassified
+
+        count = write_table(s.errors, ERROR_COLUMNS, misclassified(predictor, table.examples))
+        print(f"written: {s.errors} ({count} misclassified rows)")
     return 0
+
+
+def check_output_path(flag: str, path: str, what: str) -> None:
+    """A `ConfigError` when the output ``path`` of ``flag`` cannot be written: its directory is missing or it is one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{flag} {path}: the directory {folder} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"{flag} {path} is a directory; give the path of {what}")
 
 
 # ---------------------------------------------------------------- serve
@@ -279,12 +352,9 @@ def cmd_serve(s) -> int:
         raise ConfigError(f"serve needs {exc.name or 'fastapi and uvicorn'}: pip install -r requirements.txt") from None
     from train.inference.predictors import load_predictor
 
+    use_threads(s.threads)
     predictor = load_predictor(s.run, s.device)
     note_unfinished(s.run)
-    if s.threads is not None:
-        from train.common.runtime import set_threads
-
-        set_threads(s.threads)
     try:
         serve(predictor, s.run, s.host, s.port, limits=Limits(s.max_chars, s.max_texts), max_batch=s.max_batch,
               batch_wait=s.batch_wait_ms / 1000, access_log=s.access_log, announce=lambda line: print(line, flush=True))
@@ -306,7 +376,7 @@ def add_export(sub) -> None:
                        "max length, back-off, vocabulary) and the labels (with the thresholds of a multi-label run). Python "
                        "runs the pair with train.inference.export.onnx_predictor.OnnxPredictor. --check FILE then compares onnxruntime with "
                        "PyTorch on FILE's texts. TF-IDF and hybrid runs do not export.")
-    add_options(p, ExportSettings)
+    add_options(p, ExportSettings, skip=("label_col",))
     p.set_defaults(handler=cmd_export, settings=ExportSettings)
 
 
@@ -404,6 +474,7 @@ def print_char_lm_summary(s: dict | None) -> int:
 def cmd_generate_sample(s) -> int:
     from train.charlm.generation import CharGenerator
 
+    use_threads(s.threads)
     generator = CharGenerator(s.run, s.device)
     samples = generator.samples(s.prime, s.count, s.length, s.seed, s.temperature, s.top_k)
     print(("\n" if generator.config.lines else "\n\n").join(samples))
@@ -413,6 +484,7 @@ def cmd_generate_sample(s) -> int:
 def cmd_generate_eval(s) -> int:
     from train.charlm.generation import CharGenerator, evaluate_continuations
 
+    use_threads(s.threads)
     result = evaluate_continuations(CharGenerator(s.run, s.device), s.test, s.gold, s.output, s.count, s.max_chars)
     if result.unknown_chars:
         print(f"note: {result.unknown_chars} prefix characters are outside the vocabulary and were read as <unk>", file=sys.stderr)
@@ -563,18 +635,40 @@ def build_parser() -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Each command has its own --help, e.g. 'python run.py train --help'.",
     )
+    parser.add_argument("--version", action="store_true", help="print the version (and Python's and torch's) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for _, add in COMMANDS:
         add(sub)
     return parser
 
 
+def command_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``argv`` names: ``generate train ...`` -> the parser of 'generate train'."""
+    for word in argv:
+        commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not commands or word not in commands[0].choices:
+            break
+        parser = commands[0].choices[word]
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    names = {name for name, _ in COMMANDS}
+    names = [name for name, _ in COMMANDS]
+    if argv and argv[0] == "--version":
+        print(version())
+        return 0
+    if argv and not argv[0].startswith("-") and argv[0] not in names:  # 'train' takes no positional arguments
+        print(f"error: unknown command {argv[0]!r}{did_you_mean(argv[0], names) or '; the commands are ' + ', '.join(names)} "
+              "(see: run.py --help)", file=sys.stderr)
+        return 2
     if not argv or (argv[0] not in names and argv[0] not in ("-h", "--help")):
         argv.insert(0, COMMANDS[0][0])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    Parser.words = argv
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # refused by the command's own parser, which knows the options to suggest
+        command_parser(parser, argv).error(f"unrecognized arguments: {' '.join(unknown)}")
     rank = int(os.environ.get("RANK", "0") or "0")
     try:
         settings = args.settings.from_args(args) if args.settings else None
@@ -597,6 +691,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"error: interrupted{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout has gone (run.py predict ... | head): stop quietly, as head expects
+        silence_stdout()
+        return 141  # as a process ended by SIGPIPE
+
+
+def silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush does not fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (stdout replaced in-process)
+        pass
 
 
 if __name__ == "__main__":

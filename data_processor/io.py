@@ -14,8 +14,9 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
+from data_processor.base.atomic import atomic_path
 from data_processor.base.errors import ConfigError, DataError, where
 
 FORMATS = ("csv", "tsv", "jsonl")
@@ -359,3 +360,25 @@ def _decode_error_message(path: Path, encoding: str, exc: UnicodeDecodeError) ->
         except UnicodeDecodeError:
             pass
     return f"{where(path, line)}: bytes that are not valid {encoding} (0x{data[offset]:02x} at byte {offset}); {hint}"
+
+
+def write_table(path: str | Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    """Write ``rows`` under a header of ``columns`` in the format of ``path``'s extension (CSV; TSV with fields escaped
+    by `tsv_field`; JSONL objects), atomically. Returns the number of rows written."""
+    fmt = detect_format(path)
+    count = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        if fmt == "csv":
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+        elif fmt == "tsv":
+            handle.write("\t".join(columns) + "\n")
+        for row in rows:
+            if fmt == "csv":
+                writer.writerow(row)
+            elif fmt == "tsv":
+                handle.write("\t".join(tsv_field(str(value)) for value in row) + "\n")
+            else:
+                handle.write(json.dumps(dict(zip(columns, row)), ensure_ascii=False) + "\n")
+            count += 1
+    return count

@@ -164,6 +164,26 @@ def test_dry_run_prints_the_resolved_config():
     assert (config["model"], config["optimizer"], config["lr"], config["dataset"]) == ("gru", "adamw", 0.002, "reviews-zh")
 
 
+def test_dry_run_shows_the_plan_for_the_actual_data(tmp_path):
+    rows = [("好吃又便宜", "pos"), ("难吃还贵", "neg")] * 50  # 100 rows
+    train, dev = write_csv(tmp_path / "train.csv", rows), write_csv(tmp_path / "dev.csv", rows[:10])
+    data = ["--train", str(train), "--dev", str(dev), "--batch-size", "16", "--dry-run"]
+    plan = json.loads(run_cli(*data).stdout)["plan"]
+    # no --epochs: a small set trains for more epochs, enough to make the default --min-steps 800
+    assert (plan["train_rows"], plan["batches_per_epoch"], plan["epochs"], plan["steps"]) == (100, 7, 115, 805)
+    plan = json.loads(run_cli(*data, "--epochs", "1").stdout)["plan"]
+    assert (plan["epochs"], plan["steps"], plan["min_steps"]) == (1, 7, 0)  # an explicit --epochs is what runs
+    assert "plan" not in json.loads(run_cli(*data, "--model", "tfidf").stdout)  # no epochs to plan
+
+
+def test_the_plan_line_comes_before_the_word_vectors_are_trained(tmp_path):
+    result = run_cli(*tiny(tmp_path, "--run-name", "w", "--embedding", "word2vec", "--embedding-epochs", "1"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    plan = next(i for i, line in enumerate(lines) if line.startswith("plan: up to 1 epoch of 1 batch of 64 rows (1 step)"))
+    assert plan < next(i for i, line in enumerate(lines) if line.startswith("embedding: training word2vec"))
+
+
 def test_help_explains_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0 and "train" in result.stdout and "predict" in result.stdout
@@ -183,7 +203,8 @@ def test_planned_epochs_grow_for_small_training_sets():
 def test_min_steps_trains_a_small_set_for_more_epochs(tmp_path):
     result = run_cli(*tiny(tmp_path, "--run-name", "m", "--min-steps", "6", "--patience", "0"))  # 20 rows: one batch a pass
     assert result.returncode == 0, result.stderr
-    assert "small training set: up to 6 epochs" in result.stderr
+    assert "plan: up to 6 epochs of 1 batch of 64 rows (6 steps)" in result.stderr
+    assert "6 epochs rather than 1, to make --min-steps 6 steps" in result.stderr
     assert len((tmp_path / "runs" / "m" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()) == 6
 
 

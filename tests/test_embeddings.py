@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import io
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -395,3 +397,29 @@ def test_streamed_sentences_train_and_key_the_cache_as_a_list_of_them_does():
     assert sentences_digest(sentences) == sentences_digest(as_list) == hashlib.sha256(joined).hexdigest()  # the former key
     streamed = train_word_vectors(sentences, "word2vec", dim=8, epochs=2, seed=5)
     assert np.array_equal(streamed.vectors, train_word_vectors(as_list, "word2vec", dim=8, epochs=2, seed=5).vectors)
+
+
+class FakeTerminal(io.StringIO):
+    """stderr as a terminal, so progress bars draw."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_word_vector_training_moves_a_progress_bar_from_gensims_own_lines(monkeypatch):
+    import logging
+
+    from gensim.models import Word2Vec
+
+    from train.vectors.training import _gensim_progress
+
+    monkeypatch.setattr(sys, "stderr", FakeTerminal())
+    logger = logging.getLogger("gensim")
+    before = (logger.level, logger.propagate, list(logger.handlers))
+    with _gensim_progress(3, "word2vec", show=True) as bar:
+        Word2Vec(SENTENCES * 50, vector_size=4, epochs=3, min_count=1, workers=1, seed=1)
+        assert bar.n == bar.total == 300  # each epoch's end line moved it a third of the way
+    assert (logger.level, logger.propagate, list(logger.handlers)) == before  # gensim's logging is left as it was
+    assert "word2vec vectors" in sys.stderr.getvalue()
+    kv = train_word_vectors(SENTENCES, "word2vec", dim=4, epochs=2, seed=5, progress=True)
+    assert len(kv.index_to_key) == 6

@@ -29,6 +29,42 @@ def test_rows_are_normalised_to_recall_and_empty_rows_stay_zero():
     assert normalise_rows([[0, 5], [5, 0]]) == [[0.0, 1.0], [1.0, 0.0]]  # not diagonal-dominant: still per row
 
 
+def test_multi_label_rows_are_divided_by_each_labels_texts_so_the_diagonal_is_recall():
+    import numpy as np
+
+    from train.classify.multilabel import multilabel_metrics
+    from train.common.plots import normalise_rows
+
+    true = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 1], [0, 1, 0]])  # label a: 3 texts, b: 2, c: 1
+    chosen = np.array([[1, 1, 0], [0, 0, 1], [1, 1, 1], [0, 1, 0]])
+    metrics = multilabel_metrics(true, chosen, ["a", "b", "c"])
+    assert metrics["support"] == [3, 2, 1]
+    shares = normalise_rows(metrics["confusion"], metrics["support"])
+    recall = (true & chosen).sum(0) / true.sum(0)
+    assert [round(shares[i][i], 6) for i in range(3)] == [round(r, 6) for r in recall]  # 2/3, 1, 1
+    assert shares[0] == pytest.approx([2 / 3, 2 / 3, 2 / 3])  # a's texts: 2 of 3 also given b, 2 of 3 given c
+    assert normalise_rows(metrics["confusion"])[0][0] == pytest.approx(2 / 6)  # by row sums: not a recall
+
+
+def test_a_cjk_font_installed_after_matplotlibs_cache_is_registered(tmp_path, monkeypatch):
+    import shutil
+
+    from matplotlib import font_manager
+
+    from train.common import plots
+
+    dejavu = font_manager.findfont("DejaVu Sans")
+    fresh = tmp_path / "wqy-microhei.ttf"  # a CJK font's file name (the glyphs do not matter here)
+    shutil.copyfile(dejavu, fresh)
+    assert str(fresh) not in {f.fname for f in font_manager.fontManager.ttflist}
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", list(font_manager.fontManager.ttflist))  # undone after
+    other = tmp_path / "SomeLatin.ttf"
+    shutil.copyfile(dejavu, other)
+    assert plots.register_new_cjk_fonts([str(fresh), str(other)]) == [str(fresh)]
+    assert str(fresh) in {f.fname for f in font_manager.fontManager.ttflist}
+    assert plots.register_new_cjk_fonts([str(fresh)]) == []  # known now
+
+
 def test_heatmap_is_a_real_png_of_sensible_size(tmp_path):
     from train.common.plots import plot_confusion
 
@@ -121,14 +157,15 @@ def test_write_report_draws_test_else_dev_else_nothing(tmp_path, monkeypatch):
     assert (none.file("report.txt")).is_file() and not none.file("confusion.png").exists()
 
     calls = []
-    monkeypatch.setattr(plots, "plot_confusion", lambda confusion, labels, path, title: calls.append((confusion, labels, title)))
+    monkeypatch.setattr(plots, "plot_confusion",
+                        lambda confusion, labels, path, title, totals=None: calls.append((confusion, labels, title)))
     both = RunDir(tmp_path / "both")
     both.path.mkdir()
     write_report(both, summary, test, dev)
     assert calls == [(test["confusion"], ["neg", "pos"], "test: normalised confusion (rows: true label)")]
     calls.clear()
     write_report(both, summary, None, {**dev, "multi_label": True})
-    assert len(calls) == 1 and calls[0][2].startswith("dev: ") and "co-occurrence" in calls[0][2]
+    assert len(calls) == 1 and calls[0][2].startswith("dev: ") and "the diagonal is each label's recall" in calls[0][2]
 
 
 TINY = {"体育": ["球队赢了比赛", "足球联赛开幕", "篮球明星得分", "运动员夺冠"],

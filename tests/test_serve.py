@@ -158,6 +158,27 @@ def test_the_body_is_utf8_json(server, expected):
 
 
 @pytest.mark.e2e
+def test_the_api_is_described_with_its_request_and_answer_shapes(server, expected, texts):
+    status, api = get_json(server + "/openapi.json")
+    assert status == 200
+    predict = api["paths"]["/predict"]["post"]
+    request_schema = predict["requestBody"]["content"]["application/json"]["schema"]
+    assert set(request_schema["properties"]) == {"text", "texts"} and request_schema["examples"]
+    components = api["components"]["schemas"]
+    assert predict["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PredictResponse"}
+    assert set(components["PredictResponse"]["properties"]) == {"model", "score", "multi_label", "predictions"}
+    assert set(components["Prediction"]["properties"]) == {"text", "label", "score", "labels", "probabilities"}
+    for refused in ("400", "413", "422"):
+        assert predict["responses"][refused]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+    # what the schema says is what /predict answers
+    status, answer = get_json(server + "/predict", {"text": texts[0]})
+    assert status == 200 and set(answer) == set(components["PredictResponse"]["properties"])
+    assert set(answer["predictions"][0]) == set(components["Prediction"]["properties"])
+    for page in ("/docs", "/redoc"):
+        status, headers, body = request(server + page)
+        assert status == 200 and b"/openapi.json" in body, page
+
+
 def test_health_and_info(server, lstm_run):
     assert get_json(server + "/health") == (200, {"status": "ok", "model_loaded": True, "worker_running": True})
     status, info = get_json(server + "/info")

@@ -32,7 +32,7 @@ DEVICES = ("auto", "cpu", "cuda")
 def option(default: Any, help: str, *, choices: Sequence[str] | None = None, flag: str | None = None, group: str | None = None,
            metavar: str | None = None, at_least: float | None = None, above: float | None = None, below: float | None = None,
            at_most: float | None = None, cli: bool = True, required: bool = False, positional: bool = False,
-           nargs: str | None = None) -> Any:
+           nargs: str | None = None, aliases: Sequence[str] = ()) -> Any:
     """A settings field: its default and everything the command line and the loader need to know about it.
 
     ``flag`` overrides the command-line flag (default ``--field-name``; for a
@@ -41,12 +41,23 @@ def option(default: Any, help: str, *, choices: Sequence[str] | None = None, fla
     (None values are always allowed for optional fields). ``cli=False`` keeps
     the field out of the command line; ``required`` makes a flag mandatory; ``positional``
     makes the field a positional argument (with ``nargs``). A ``list[str]`` field is a
-    repeatable flag (``--corpus a --corpus b``).
+    repeatable flag (``--corpus a --corpus b``). ``aliases`` are other flags for it (old names kept working).
     """
     meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "flag": flag, "group": group,
             "metavar": metavar, "at_least": at_least, "above": above, "below": below, "at_most": at_most, "cli": cli,
-            "required": required, "positional": positional, "nargs": nargs}
+            "required": required, "positional": positional, "nargs": nargs, "aliases": tuple(aliases)}
     return dataclasses.field(default=default, metadata=meta)
+
+
+def device_option() -> Any:
+    """The ``--device`` field of every command that runs a model: the same default everywhere."""
+    return option("auto", "where the model runs: auto uses a GPU when torch sees one, else the CPU", choices=DEVICES)
+
+
+def threads_option(group: str | None = None) -> Any:
+    """The ``--threads`` field of every command that runs a model."""
+    return option(None, "torch threads (default: one per core, or while training the cores other programs leave free, "
+                  "measured each second)", at_least=1, group=group)
 
 
 def _base_type(hint: Any) -> tuple[type, bool]:
@@ -242,6 +253,6 @@ def add_options(parser: argparse.ArgumentParser, settings: type, groups: Iterabl
                 kwargs["choices"] = meta["choices"]
             if meta.get("metavar"):
                 kwargs["metavar"] = meta["metavar"]
-        action = sections[group].add_argument(flag, **kwargs)
+        action = sections[group].add_argument(flag, *meta.get("aliases", ()), **kwargs)
         setattr(action, FIELD_DEFAULT, f.default)
     return sections

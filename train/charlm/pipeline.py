@@ -108,7 +108,7 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
         if improved or config.keep == "last":
             trainer.save(run)
 
-    with resumable(run, "python run.py generate train"):
+    with resumable(run, "python run.py generate train", config.tensorboard):
         result = fit_language_model(trainer, corpus.train_ids, corpus.val_ids, epochs=config.epochs,
                                     batch_size=config.batch_size * cluster.world, seq_len=config.seq_len, chunking=config.chunking,
                                     seed=config.seed, time_budget_s=config.time_budget * 60 or None, on_epoch=on_epoch if main else None,
@@ -126,7 +126,8 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
         plot_curves,  # matplotlib is slow to import; sampling and evaluation never plot
     )
 
-    plot_curves(result.history, run.file("curves.png"), left="train_perplexity", right="val_loss")
+    plot_curves(result.history, run.file("curves.png"), losses=("train_loss", "val_loss"), metric="val_perplexity",
+                best_epoch=result.best_epoch)
     run.save_json("summary.json", summary)
     run.mark_complete(summary)
     return summary

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from data_processor.char_stream import CHUNKINGS
 from data_processor.corpora import CORPORA, is_line_oriented
 from data_processor.base.errors import ConfigError
-from data_processor.base.settings import DEVICES, Settings, option
+from data_processor.base.settings import Settings, device_option, option, threads_option
 from models.choices import CHAR_LM_CELLS
 from train.common.optim import OPTIMIZERS, learning_rate
 from train.common.settings import RUN_GROUP, RunSettings
@@ -121,7 +121,8 @@ class SampleSettings(Settings):
     length: int = option(500, "characters to generate (for line corpora: the most per sample)", at_least=1)
     count: int = option(1, "how many samples", at_least=1)
     seed: int = option(42, "the same seed gives the same samples")
-    device: str = option("cpu", "where torch models run", choices=DEVICES)
+    device: str = device_option()
+    threads: int | None = threads_option()
 
 
 @dataclass
@@ -134,4 +135,5 @@ class EvalSettings(Settings):
     output: str | None = option(None, "predictions file, one per line (default: RUN/eval_predictions.txt)")
     count: int = option(100, "held-out lines to use when no --test/--gold are given", at_least=1)
     max_chars: int = option(100, "longest continuation predicted", at_least=1)
-    device: str = option("cpu", "where torch models run", choices=DEVICES)
+    device: str = device_option()
+    threads: int | None = threads_option()

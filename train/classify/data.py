@@ -92,7 +92,8 @@ def split_names(config: ClassifierConfig) -> dict[str, str]:
     """A name per split, for messages: the dataset's split, or the file (``FILE (dev split)`` for a held-out dev split)."""
     if config.train is None:
         return {s: f"{config.dataset} {s}" for s in ("train", "dev", "test")}
-    return {"train": config.train, "dev": config.dev or f"{config.train} (dev split)", "test": config.test or ""}
+    held_out_test = f"{config.train} (test split)" if config.test_ratio else ""
+    return {"train": config.train, "dev": config.dev or f"{config.train} (dev split)", "test": config.test or held_out_test}
 
 
 def _report_skipped(path: object, skipped: int, log: Log) -> None:
@@ -111,15 +112,32 @@ def load_splits(config: ClassifierConfig, log: Log = log_stderr) -> tuple[Labell
         _report_skipped(path, table.skipped, log)
         return table
 
-    train = read(config.train).examples
-    if config.dev:
-        dev = read(config.dev).examples
-    else:
-        train, dev = stratified_split(train, [e.label for e in train], (1 - config.dev_ratio, config.dev_ratio), config.seed)
-        if not dev:
-            raise DataError(f"{config.train}: too few rows for a dev split of {config.dev_ratio}; pass --dev FILE")
-    test = read(config.test).examples if config.test else []
-    return LabelledSplits(train, dev, test, source=config.train), names
+    examples = read(config.train).examples
+    shares = held_out_shares(config)
+    parts = dict(zip(shares, stratified_split(examples, [e.label for e in examples], tuple(shares.values()), config.seed)))
+    check_held_out(config, {name: len(part) for name, part in parts.items()})
+    dev = parts["dev"] if "dev" in parts else read(config.dev).examples
+    test = parts["test"] if "test" in parts else read(config.test).examples if config.test else []
+    return LabelledSplits(parts["train"], dev, test, source=config.train), names
+
+
+def held_out_shares(config: ClassifierConfig) -> dict[str, float]:
+    """The splits cut from --train and the share of its rows each takes (within each label): "train", then "dev"
+    (--dev-ratio) without --dev, then "test" (--test-ratio) when that is given without --test."""
+    shares = {}
+    if not config.dev:
+        shares["dev"] = config.dev_ratio
+    if config.test_ratio and not config.test:
+        shares["test"] = config.test_ratio
+    return {"train": 1 - sum(shares.values()), **shares}
+
+
+def check_held_out(config: ClassifierConfig, sizes: dict[str, int]) -> None:
+    """A `DataError` when a split cut from --train came out empty (``sizes``: rows per split)."""
+    for name, flag in (("dev", "--dev"), ("test", "--test")):
+        if sizes.get(name) == 0:
+            ratio = config.dev_ratio if name == "dev" else config.test_ratio
+            raise DataError(f"{config.train}: too few rows for a {name} split of {ratio}; pass {flag} FILE")
 
 
 @dataclass
@@ -238,12 +256,10 @@ def read_splits(config: ClassifierConfig, log: Log = log_stderr) -> CompactSplit
         return data
 
     train_data = read(config.train)
-    if config.dev:
-        train, dev = Split(train_data, None, names["train"]), Split(read(config.dev), None, names["dev"])
-    else:
-        train_rows, dev_rows = stratified_indices(train_data.codes, (1 - config.dev_ratio, config.dev_ratio), config.seed)
-        if not len(dev_rows):
-            raise DataError(f"{config.train}: too few rows for a dev split of {config.dev_ratio}; pass --dev FILE")
-        train, dev = Split(train_data, train_rows, names["train"]), Split(train_data, dev_rows, names["dev"])
-    test = Split(read(config.test), None, names["test"]) if config.test else None
-    return CompactSplits(train, dev, test, config.train)
+    shares = held_out_shares(config)
+    rows = dict(zip(shares, stratified_indices(train_data.codes, tuple(shares.values()), config.seed)))
+    check_held_out(config, {name: len(part) for name, part in rows.items()})
+    cut = {name: Split(train_data, part if len(shares) > 1 else None, names[name]) for name, part in rows.items()}
+    dev = cut["dev"] if "dev" in cut else Split(read(config.dev), None, names["dev"])
+    test = cut["test"] if "test" in cut else Split(read(config.test), None, names["test"]) if config.test else None
+    return CompactSplits(cut["train"], dev, test, config.train)

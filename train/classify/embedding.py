@@ -84,7 +84,7 @@ def build_embedding(config: ClassifierConfig, vectors: VectorFile | None, vocab:
         log(f"embedding: training {config.embedding} ({dim}-d, window {config.embedding_window}, {config.embedding_epochs} epochs, "
             f"min count {config.embedding_min_count}) on {lines} texts, {tokens} tokens")
         return train_word_vectors(sentences, config.embedding, dim, config.embedding_window, config.embedding_epochs,
-                                  config.embedding_min_count, config.seed)
+                                  config.embedding_min_count, config.seed, config.progress)
 
     return embedding_from_training(train, recipe, sentences, vocab, config.seed, f"{config.embedding} trained on {' + '.join(names)}",
                                    config.embedding_cache, log)

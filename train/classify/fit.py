@@ -29,12 +29,36 @@ class FitResult:
     best_score: float = float("-inf")  # of the monitored dev metric: accuracy, or micro-F1 for multi-label data
     monitor: str = "dev_accuracy"
     best_state: dict[str, torch.Tensor] | None = None
+    out_of_time: bool = False  # the time budget ended training
 
 
 def planned_epochs(batches_per_pass: int, epochs: int, min_steps: int) -> int:
     """Epochs to plan for: ``epochs``, or more when ``epochs`` passes over the training batches would make fewer than
     ``min_steps`` optimizer steps (so a small training set is not left undertrained; early stopping ends it)."""
     return max(epochs, math.ceil(min_steps / max(batches_per_pass, 1)))
+
+
+def training_plan(rows: int, batch_size: int, epochs: int, min_steps: int, schedule: str, lr: float, patience: int) -> dict:
+    """What training will do with ``rows`` training rows, as plain values: batches per epoch, the epochs planned (see
+    `planned_epochs`), the steps they make, and the schedule, learning rate and early stopping."""
+    batches = math.ceil(rows / batch_size)
+    planned = planned_epochs(batches, epochs, min_steps)
+    return {"train_rows": rows, "batch_size": batch_size, "batches_per_epoch": batches, "epochs": planned, "steps": planned * batches,
+            "epochs_asked": epochs, "min_steps": min_steps, "schedule": schedule, "lr": lr, "patience": patience}
+
+
+def describe_plan(plan: dict) -> str:
+    """The plan of `training_plan` as one line, saying why when it trains more epochs than asked."""
+    def count(n: int, noun: str, plural: str = "") -> str:
+        return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+    line = (f"plan: up to {count(plan['epochs'], 'epoch')} of {count(plan['batches_per_epoch'], 'batch', 'batches')} of {plan['batch_size']} rows "
+            f"({count(plan['steps'], 'step')}), lr {plan['lr']:g} with the {plan['schedule']} schedule")
+    line += f", early stop after {count(plan['patience'], 'epoch')} without a better dev score" if plan["patience"] else ", no early stop"
+    if plan["epochs"] > plan["epochs_asked"]:
+        line += (f"; a small training set: {plan['epochs']} epochs rather than {plan['epochs_asked']}, to make --min-steps "
+                 f"{plan['min_steps']} steps (an explicit --epochs without --min-steps trains exactly that many)")
+    return line
 
 
 class ClassifierTrainer:
@@ -157,6 +181,7 @@ def fit(
     device: torch.device,
     clip: float | None = 5.0,
     patience: int | None = 3,
+    time_budget_s: float | None = None,
     scheduler=None,
     on_epoch: Callable[[dict], None] | None = None,
     on_best: Callable[[dict[str, torch.Tensor]], None] | None = None,
@@ -170,7 +195,8 @@ def fit(
 ) -> FitResult:
     """Train for up to ``epochs``, keeping the state with the best dev accuracy (micro-F1 for a multi-label model).
 
-    Stops early when it has not improved for ``patience`` epochs.
+    Stops early when it has not improved for ``patience`` epochs, or during the epoch in which ``time_budget_s``
+    seconds of training run out (that epoch is scored, and kept if best).
     ``on_epoch`` receives each epoch's record (after the best state is updated),
     ``on_best`` each new best state, ``checkpoint`` the resumable state after each
     epoch. ``resume`` (such a state) goes on from where it was taken, with
@@ -194,8 +220,9 @@ def fit(
 
     trainer = ClassifierTrainer(model, train_batches, dev_batches, optimizer, device, clip, scheduler, cluster, objective)
     result.monitor = trainer.monitor
-    loop = run_epochs(trainer, epochs, monitor=trainer.monitor, higher_is_better=True, patience=patience, on_epoch=keep,
+    loop = run_epochs(trainer, epochs, monitor=trainer.monitor, higher_is_better=True, patience=patience,
+                      time_budget_s=time_budget_s, on_epoch=keep,
                       after_epoch=trainer.step_schedule, checkpoint=checkpoint, resume=resume, progress=progress, log=log,
                       cluster=cluster)
-    result.history = loop.history
+    result.history, result.out_of_time = loop.history, loop.out_of_time
     return result

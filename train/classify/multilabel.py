@@ -112,7 +112,9 @@ def label_sets(chosen: np.ndarray, scores: np.ndarray, names: Sequence[str]) -> 
 
 def multilabel_metrics(y_true: np.ndarray, chosen: np.ndarray, label_names: Sequence[str]) -> dict:
     """Micro-, macro- and example-based (samples) F1, subset accuracy, Hamming loss, a per-label report (text), a
-    label-by-label ``confusion`` (rows: true label, columns: predicted label; cell = texts with both) and the names."""
+    label-by-label ``confusion`` (rows: true label, columns: predicted label; cell = texts with both), each label's
+    ``support`` (texts that truly have it: the confusion's rows divided by it give the share of a label's texts that
+    were given each label, the diagonal being the label's recall) and the names."""
     from sklearn.metrics import (
         accuracy_score,
         classification_report,
@@ -132,6 +134,7 @@ def multilabel_metrics(y_true: np.ndarray, chosen: np.ndarray, label_names: Sequ
         "hamming_loss": float(hamming_loss(true, pred)),
         "report": classification_report(true, pred, labels=labels, target_names=list(label_names), digits=4, zero_division=0),
         "confusion": (true.T @ pred).tolist(),
+        "support": true.sum(axis=0).tolist(),
     }
 
 

@@ -161,7 +161,7 @@ def pretrain(config: PretrainConfig, log: Log = log_stderr, run: RunDir | None =
             run.save_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
         append_jsonl(run.file("metrics.jsonl"), record)
 
-    with resumable(run, "python run.py pretrain"):
+    with resumable(run, "python run.py pretrain", config.tensorboard):
         result, trainer = fit_lm(model, data.train, data.heldout, lr=config.lr, epochs=config.epochs, max_steps=config.max_steps,
                                  clip=config.clip, device=device, time_budget_s=config.time_budget * 60 if config.time_budget else None,
                                  on_epoch=keep, checkpoint=lambda state: save_checkpoint(run, state), resume=checkpoint,
@@ -173,7 +173,7 @@ def pretrain(config: PretrainConfig, log: Log = log_stderr, run: RunDir | None =
                "stopped_by_time_budget": result.out_of_time}
     from train.common.plots import plot_curves  # matplotlib is slow to import: only training draws
 
-    plot_curves(result.history, run.file("curves.png"), right="dev_forward_perplexity")
+    plot_curves(result.history, run.file("curves.png"), metric="dev_forward_perplexity", best_epoch=result.best_epoch)
     run.mark_complete(summary)
     return summary
 

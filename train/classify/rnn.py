@@ -15,8 +15,9 @@ from data_processor.base.atomic import append_jsonl
 from data_processor.base.errors import DataError
 from data_processor.base.messages import Log, log_stderr
 from data_processor.vocab import Vocab
+from train.classify.data import read_splits
 from train.classify.embedding import build_embedding, check_inputs, resolve_embedding
-from train.classify.fit import fit, planned_epochs
+from train.classify.fit import describe_plan, fit, training_plan
 from train.classify.multilabel import save_thresholds, scored_metrics, tune_thresholds
 from train.classify.network import batch_metrics, build_model, predict_proba
 from train.classify.objective import Objective
@@ -75,6 +76,9 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
         data = prepare_data(dataclasses.replace(config, batch_size=config.batch_size * cluster.world), log, cluster.rank, cluster.world)
     log(f"data: ready in {time.perf_counter() - started:.1f}s (read, tokenized, encoded and batched)")
     release_free_memory()
+    plan = training_plan(data.train.num_rows, config.batch_size * cluster.world, config.epochs, config.min_steps, config.schedule,
+                         learning_rate(config.optimizer, config.lr), config.patience)
+    log(describe_plan(plan))  # before the word vectors and any language-model fine-tuning, which take a while
     vocab, labels, stopwords = data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
     cluster.check_same("vocabulary", "\n".join(vocab.itos) + "\0" + "\n".join(labels.itos))
     if run is not None:
@@ -97,9 +101,7 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
                 f"forward perplexity {transfer_record['task_lm']['forward_perplexity_before']:.1f} -> "
                 f"{transfer_record['task_lm']['forward_perplexity_after']:.1f}")
     objective, teacher_record = training_objective(config, data, len(labels), cluster, log)
-    epochs = planned_epochs(len(data.train), config.epochs, config.min_steps)
-    if epochs > config.epochs:
-        log(f"small training set: up to {epochs} epochs of {len(data.train)} batches, to make at least --min-steps {config.min_steps} steps")
+    epochs = plan["epochs"]
     if config.encoder != NO_ENCODER:
         optimizer, scheduler = ulmfit_optimizer(model, config, learning_rate(config.optimizer, config.lr), len(data.train), epochs)
     else:
@@ -130,8 +132,9 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
             restore_metrics(run, checkpoint)
         best_state = resumed_best_state(run, checkpoint, save=main)
 
-    with resumable(run, "python run.py train"):
+    with resumable(run, "python run.py train", config.tensorboard):
         result = fit(model, data.train, data.dev, optimizer, epochs=epochs, device=device, clip=config.clip, patience=config.patience,
+                     time_budget_s=config.time_budget * 60 if config.time_budget else None,
                      scheduler=scheduler, on_epoch=(lambda record: append_jsonl(run.file("metrics.jsonl"), record)) if main else None,
                      on_best=run.save_state_dict if main else None, checkpoint=lambda state: save_checkpoint(run, state),
                      resume=checkpoint, best_state=best_state, progress=config.progress, log=log, cluster=cluster,
@@ -145,7 +148,8 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
         dev_metrics = scored_metrics(dev_probs, dev_labels, labels.itos, thresholds)
     test_metrics = batch_metrics(model, data.test, labels, device, cluster, thresholds) if data.test is not None else None
     summary = {"run": str(run.path) if run is not None else "", "best_epoch": result.best_epoch,
-               f"best_{result.monitor}": result.best_score, "epochs_run": len(result.history)}
+               f"best_{result.monitor}": result.best_score, "epochs_run": len(result.history),
+               "stopped_by_time_budget": result.out_of_time}
     if not main:
         return run, summary  # type: ignore[return-value]
     if thresholds is not None:
@@ -157,8 +161,15 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
         plot_curves,  # matplotlib is slow to import: only training draws
     )
 
-    plot_curves(result.history, run.file("curves.png"))
+    plot_curves(result.history, run.file("curves.png"), metric=result.monitor, best_epoch=result.best_epoch)
     return run, write_report(run, summary, test_metrics, dev_metrics)
+
+
+def dry_run_plan(config: ClassifierConfig, log: Log = log_stderr) -> dict:
+    """The `training_plan` of ``config`` for its actual training data (read, not tokenized), for ``--dry-run``."""
+    rows = len(read_splits(config, log).train)
+    return training_plan(rows, config.batch_size, config.epochs, config.min_steps, config.schedule,
+                         learning_rate(config.optimizer, config.lr), config.patience)
 
 
 def training_objective(config: ClassifierConfig, data: PreparedData, num_classes: int, cluster: Cluster = SINGLE,

@@ -44,7 +44,8 @@ def write_report(run: RunDir, summary: dict, test_metrics: dict | None, dev_metr
             # matplotlib is slow to import: predict never draws
             from train.common.plots import plot_confusion
 
-            plot_confusion(metrics["confusion"], metrics["labels"], run.file("confusion.png"), confusion_title(split, metrics))
+            plot_confusion(metrics["confusion"], metrics["labels"], run.file("confusion.png"), confusion_title(split, metrics),
+                           metrics.get("support"))
             break
     return summary
 
@@ -52,7 +53,8 @@ def write_report(run: RunDir, summary: dict, test_metrics: dict | None, dev_metr
 def confusion_title(split: str, metrics: dict) -> str:
     """The title of a confusion picture of ``split`` (test, dev, a file name): a label co-occurrence matrix for multi-label metrics."""
     if metrics.get("multi_label"):
-        return f"{split}: label co-occurrence, normalised by row (rows: true label, columns: predicted)"
+        return (f"{split}: share of each true label's texts given each label\n(rows: true label, columns: predicted; "
+                "the diagonal is each label's recall)")
     return f"{split}: normalised confusion (rows: true label)"
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from data_processor.base.errors import ConfigError
 from data_processor.io import FORMATS
-from data_processor.base.settings import DEVICES, Settings, option
+from data_processor.base.settings import Settings, device_option, option, threads_option
 from train.vectors.training import (
     DEFAULT_EPOCHS,
     DEFAULT_MIN_COUNT,
@@ -71,6 +71,8 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
     dev: str | None = option(None, "validation file; without it a stratified --dev-ratio of --train is held out", group="data")
     test: str | None = option(None, "test file, scored once with the best model", group="data")
     dev_ratio: float = option(0.1, "share of --train held out for validation when --dev is absent", above=0.0, below=1.0, group="data")
+    test_ratio: float = option(0.0, "share of --train held out as a test set when --test is absent, for a test score on your own "
+                               "data (0: none)", at_least=0.0, below=1.0, group="data")
     multi_label: bool = option(False, "each text may carry several labels, joined in its label cell by --label-sep (体育|财经): "
                                "sigmoid outputs and binary cross-entropy, a decision threshold chosen on the dev set, and "
                                "micro/macro/samples F1, subset accuracy and Hamming loss reported", group="data")
@@ -124,6 +126,8 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
                             "make this many optimizer steps (early stopping still applies)", at_least=0, group="optimisation")
     batch_size: int = option(64, "training batch size (evaluation uses 4x)", at_least=1, group="optimisation")
     patience: int = option(3, "stop after this many epochs without a better dev accuracy (0: never)", at_least=0, group="optimisation")
+    time_budget: float | None = option(None, "stop training after this many minutes (the epoch in progress is cut and scored; "
+                                       "the best epoch is kept)", above=0.0, group="optimisation")
     distill: str = option(NO_TEACHER, "tfidf: also learn from the TF-IDF model's probabilities (the --tfidf-* model, fitted "
                           f"{FOLDS}-fold so that no training row is scored by a teacher that saw it); none: from the labels "
                           "alone. Only the recurrent model is saved", choices=TEACHERS, group="optimisation")
@@ -157,6 +161,12 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
         self.check()
         if self.train is None and (self.dev or self.test):
             raise ConfigError("--dev and --test need --train; without --train the built-in dataset's own splits are used")
+        if self.test_ratio and (self.train is None or self.test):
+            raise ConfigError("--test-ratio holds out a test set from --train: it needs --train and goes without --test"
+                              + (" (the built-in dataset has its own test split)" if self.train is None else ""))
+        if self.test_ratio and not self.dev and self.dev_ratio + self.test_ratio >= 1:
+            raise ConfigError(f"--dev-ratio {self.dev_ratio} and --test-ratio {self.test_ratio} leave no training rows; their sum "
+                              "must be below 1")
         self.check_labels()
         if self.encoder != NO_ENCODER and kind_of(self.model).recurrent and self.bidirectional and self.num_layers > 1:
             raise ConfigError(f"--encoder {self.encoder}: a language model pretrains one bidirectional layer, not --num-layers "
@@ -197,7 +207,8 @@ class PredictSettings(TableSettings):
     output_format: str = option("tsv", "tsv: 'label<TAB>score<TAB>text' per text, with tab, newline, backslash and control "
                                 "characters in the text escaped (\\t \\n \\\\ \\xNN); jsonl: one JSON object per text",
                                 choices=("tsv", "jsonl"))
-    device: str = option("cpu", "where the model runs", choices=DEVICES)
+    device: str = device_option()
+    threads: int | None = threads_option()
 
 
 @dataclass
@@ -206,9 +217,12 @@ class EvaluateSettings(TableSettings):
 
     run: str = option("", "run directory written by training", required=True)
     file: str = option("", "labelled file (.csv, .tsv/.txt, .jsonl)", positional=True)
-    device: str = option("cpu", "where the model runs", choices=DEVICES)
+    device: str = device_option()
+    threads: int | None = threads_option()
     plot: str | None = option(None, "also draw the confusion matrix, row-normalised, as a PNG heatmap at this path "
                               "(its directory must exist)", metavar="PATH")
+    errors: str | None = option(None, "also write the misclassified rows (line, text, gold, predicted, score) to this .csv, "
+                                ".tsv or .jsonl file (its directory must exist)", metavar="FILE")
 
 
 @dataclass
@@ -219,8 +233,8 @@ class ServeSettings(Settings):
     host: str = option("127.0.0.1", "address to listen on; 127.0.0.1 serves this machine only, 0.0.0.0 every network "
                        "interface (the API has no authentication: put it behind a proxy that has, to expose it)")
     port: int = option(8000, "TCP port to listen on (0: any free port, printed at start)", at_least=0, at_most=65535)
-    device: str = option("cpu", "where the model runs", choices=DEVICES)
-    threads: int | None = option(None, "torch threads for an RNN or hybrid run (default: torch's own, one per core)", at_least=1)
+    device: str = device_option()
+    threads: int | None = threads_option()
     max_chars: int = option(2000, "longest text accepted, in characters; a longer one is refused with HTTP 413", at_least=1)
     max_texts: int = option(500, "most texts in one request; more are refused with HTTP 413", at_least=1)
     max_batch: int = option(64, "concurrent requests are gathered into one model call of up to this many texts "

@@ -13,6 +13,10 @@ and the language models:
 - early stopping after ``patience`` epochs without improvement, and a time
   budget that cuts the current epoch (which is still scored, marked ``partial``);
 - one log line per epoch;
+- with ``--tensorboard``, each step's loss and learning rate and each
+  epoch's record written to TensorBoard (`train.common.monitor`);
+- torch's thread count following the cores other programs leave free, when
+  the run did not fix it (`train.common.core_share`);
 - with ``checkpoint``, after each epoch a resumable state (see
   `train.common.resume`): given back as ``resume``, the loop goes on from
   the next epoch exactly as if it had never stopped.
@@ -30,7 +34,9 @@ from tqdm import tqdm
 
 from data_processor.base.errors import TrainingError
 from data_processor.base.messages import Log, log_stderr
+from train.common.core_share import follow_free_cores
 from train.common.distributed import SINGLE, Cluster
+from train.common.monitor import active_log
 from train.common.resume import restore_rng_states, rng_states
 
 
@@ -148,8 +154,17 @@ def run_epochs(
         bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit=trainer.unit, file=sys.stderr, leave=False,
                    disable=None if progress else True, mininterval=0.5)
         sums: dict[str, float] = {}
+        board = active_log()
         for number, step in enumerate(steps, start=1):
-            sums = _add(sums, trainer.train_step(step), f"epoch {epoch}, {trainer.unit} {number}", result.best_epoch)
+            done = trainer.train_step(step)
+            sums = _add(sums, done, f"epoch {epoch}, {trainer.unit} {number}", result.best_epoch)
+            if board is not None:
+                board.step((epoch - 1) * total + number, done["loss"] / max(done["count"], 1), trainer.learning_rate())
+            note = follow_free_cores()
+            if note:
+                bar.clear()
+                log(f"note: {note}")
+                bar.refresh()
             bar.update(1)
             bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}", refresh=False)
             if deadline < math.inf and cluster.any(time.perf_counter() >= deadline):  # every process stops at the same step
@@ -168,6 +183,8 @@ def run_epochs(
         if improved:
             result.best_epoch, result.best_score = epoch, score
         result.history.append(record)
+        if board is not None:
+            board.epoch(record)
         log(f"epoch {epoch}/{epochs}  {trainer.describe(record)}{'  (best)' if improved else ''}  {record['seconds']:.1f}s"
             f"{'  (partial epoch)' if result.out_of_time else ''}")
         if after_epoch is not None:

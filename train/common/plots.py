@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -10,23 +11,53 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FixedLocator, MaxNLocator  # noqa: E402
 
 from data_processor.base.atomic import atomic_path  # noqa: E402
 
 
-def plot_curves(history: Sequence[dict], path: str | Path, left: str = "train_loss", right: str = "dev_accuracy") -> None:
-    """Plot ``left`` and ``right`` (keys of each epoch's record) against the epoch, side by side."""
+def plot_curves(history: Sequence[dict], path: str | Path, losses: Sequence[str] = ("train_loss", "dev_loss"),
+                metric: str = "dev_accuracy", best_epoch: int | None = None) -> None:
+    """Two panels against the epoch, as a PNG at ``path`` (atomically): the ``losses`` the records hold (training and
+    validation loss) and the validation ``metric``. Epochs are whole-number ticks; ``best_epoch`` (the kept weights)
+    is marked on both with its values written beside it, so a run of one epoch reads as well as a long one."""
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, key in zip(axes, (left, right)):
-        ax.plot(epochs, [h[key] for h in history], marker="o")
+    best = next((h for h in history if h["epoch"] == best_epoch), None)
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    panels = ((axes[0], [key for key in losses if all(key in h for h in history)], "loss"), (axes[1], [metric], _title(metric)))
+    for ax, keys, title in panels:
+        for key in keys:
+            values = [h[key] for h in history]
+            ax.plot(epochs, values, marker="o", label=_title(key))
+            if best is not None:
+                ax.annotate(f"{best[key]:.4g}", (best["epoch"], best[key]), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        if best is not None:
+            ax.axvline(best["epoch"], color="grey", linestyle="--", linewidth=1, label=f"best: epoch {best['epoch']}")
         ax.set_xlabel("epoch")
-        ax.set_title(key.replace("_", " "))
+        ax.set_title(title)
+        ax.xaxis.set_major_locator(FixedLocator(epochs) if len(epochs) <= 12 else MaxNLocator(integer=True))
+        ax.set_xlim(min(epochs, default=1) - 0.5, max(epochs, default=1) + 0.5)
+        _pad_flat(ax, [h[key] for key in keys for h in history])
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def _title(key: str) -> str:
+    """A record key as a panel or legend title: ``dev_accuracy`` -> ``dev accuracy``."""
+    return key.replace("_", " ")
+
+
+def _pad_flat(ax, values: Sequence[float]) -> None:
+    """Give a panel whose values (nearly) coincide, such as one epoch's, a y range of 10% of their size around them
+    rather than matplotlib's tiny one."""
+    if values and max(values) - min(values) < 1e-3 * max(1.0, abs(max(values))):
+        middle = (max(values) + min(values)) / 2
+        half = max(0.05 * abs(middle), 0.01)
+        ax.set_ylim(middle - half, middle + half)
 
 
 # Families that draw Chinese (and most other CJK) text, most preferred first; matched as prefixes of the installed names.
@@ -35,8 +66,22 @@ CJK_FONTS = ("Noto Sans CJK", "Noto Serif CJK", "Noto Sans SC", "Noto Sans TC", 
 BASE_FONT = "DejaVu Sans"  # matplotlib's own font: Latin, Greek, Cyrillic, no CJK
 
 
+# The file names those fonts are installed under (lower case, without '-' and '_'; matched as parts of a name).
+CJK_FONT_FILES = ("notosanscjk", "notoserifcjk", "notosanssc", "notosanstc", "sourcehansans", "sourcehanserif", "wqy", "simhei",
+                  "msyh", "pingfang", "hiragino", "stheiti", "uming", "ukai", "droidsansfallback")
+INSTALL_ADVICE = "install a CJK font (e.g. apt install fonts-noto-cjk):\nthe next run finds it"
+
+
 def find_cjk_font() -> tuple[str, str] | None:
-    """``(family, file)`` of an installed font that draws CJK text (the first of `CJK_FONTS` found), or None."""
+    """``(family, file)`` of an installed font that draws CJK text (the first of `CJK_FONTS` found), or None.
+
+    matplotlib knows the fonts that were installed when it built its font cache; one installed since is found
+    among the system's font files (`register_new_cjk_fonts`) and added for this process.
+    """
+    return _known_cjk_font() or (_known_cjk_font() if register_new_cjk_fonts() else None)
+
+
+def _known_cjk_font() -> tuple[str, str] | None:
     from matplotlib import font_manager
 
     installed = sorted({(f.name, f.fname) for f in font_manager.fontManager.ttflist})
@@ -45,6 +90,25 @@ def find_cjk_font() -> tuple[str, str] | None:
             if name.lower().startswith(wanted.lower()):
                 return name, fname
     return None
+
+
+def register_new_cjk_fonts(files: Sequence[str] | None = None) -> list[str]:
+    """Add to matplotlib's font list (for this process) the CJK font files among ``files`` (default: every font file
+    of the system) that it does not know yet, such as one installed after its font cache was built. Returns those
+    added."""
+    from matplotlib import font_manager
+
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    added = []
+    for path in font_manager.findSystemFonts() if files is None else files:
+        name = os.path.basename(path).lower().replace("-", "").replace("_", "")
+        if path not in known and any(part in name for part in CJK_FONT_FILES):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # unreadable, or not a font after all
+                continue
+            added.append(path)
+    return added
 
 
 @functools.lru_cache(maxsize=8)
@@ -63,17 +127,23 @@ def _drawable(text: str, font_files: Sequence[str]) -> bool:
     return all(ord(c) in covered or c.isspace() for c in text)
 
 
-def normalise_rows(confusion: Sequence[Sequence[float]]) -> list[list[float]]:
-    """Each row divided by its sum (for a confusion matrix: recall per true class); a row summing to 0 stays all 0."""
+def normalise_rows(confusion: Sequence[Sequence[float]], totals: Sequence[float] | None = None) -> list[list[float]]:
+    """Each row divided by its total: ``totals`` when given, else its sum (for a confusion matrix: recall per true
+    class); a row whose total is 0 stays all 0."""
     rows = []
-    for row in confusion:
-        total = float(sum(row))
+    for i, row in enumerate(confusion):
+        total = float(totals[i] if totals is not None else sum(row))
         rows.append([float(v) / total if total else 0.0 for v in row])
     return rows
 
 
-def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str], path: str | Path, title: str) -> bool:
+def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str], path: str | Path, title: str,
+                   row_totals: Sequence[int] | None = None) -> bool:
     """Draw ``confusion`` (rows: true, columns: predicted) row-normalised as a heatmap PNG at ``path``, atomically.
+
+    Each row is divided by its sum, or by ``row_totals`` when given: for multi-label data, where a text counts once
+    in every cell of its labels, the number of texts of each true label, so each cell is the share of the label's texts
+    that were given the column's label (the diagonal: recall).
 
     Each cell shows its share of the row (2 decimals) and, for up to 12 labels, the raw count; cells are
     annotated for up to 40 labels. The label names go on both axes, in a CJK font when one is installed
@@ -84,7 +154,7 @@ def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str
     n = len(label_names)
     if len(confusion) != n or any(len(row) != n for row in confusion):
         raise ValueError(f"confusion must be {n} x {n} (one row and one column per label name)")
-    shares = normalise_rows(confusion)
+    shares = normalise_rows(confusion, row_totals)
     cjk = find_cjk_font()
     families = ([cjk[0]] if cjk else []) + [BASE_FONT]
     from matplotlib import font_manager
@@ -93,7 +163,7 @@ def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str
     names_drawn = all(_drawable(name, font_files) for name in label_names)
     ticks = list(label_names) if names_drawn else [f"L{i}" for i in range(n)]
     if not names_drawn:
-        title += ("\nno CJK font found: labels by index (L0, L1, ... in labels.json order)\ninstall fonts-noto-cjk to see the names"
+        title += (f"\nno CJK font found: labels by index (L0, L1, ... in labels.json order)\nto see the names, {INSTALL_ADVICE}"
                   if cjk is None else f"\nsome label names have no glyphs in {cjk[0]}:\nlabels by index (L0, L1, ... in labels.json order)")
     title = "".join(c if _drawable(c, font_files) else "?" for c in title)
 

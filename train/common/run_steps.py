@@ -8,9 +8,12 @@ processes resuming it), `seed_process` (generators and threads), then its own da
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Iterator
 
+from train.common.core_share import fixed_threads, share_cores
 from train.common.distributed import SINGLE, Cluster, check_same_world
+from train.common.monitor import monitoring
 from train.common.resume import Interrupted, load_checkpoint
 from train.common.rundir import RunDir
 from train.common.runtime import set_seed, set_threads
@@ -26,18 +29,24 @@ def resumed_state(run: RunDir | None, cluster: Cluster = SINGLE) -> dict[str, An
 
 
 def seed_process(seed: int, threads: int | None, cluster: Cluster = SINGLE) -> None:
-    """Seed Python, numpy and torch with ``seed`` and use ``threads`` torch threads (None: this process's share of the
-    machine's cores)."""
+    """Seed Python, numpy and torch with ``seed`` and use ``threads`` torch threads. None: one process follows the cores
+    other programs leave free (`train.common.core_share`); several processes under torchrun, or ``OMP_NUM_THREADS``
+    in the environment, share the machine's cores evenly."""
     set_seed(seed)
+    if threads is None and not cluster.distributed and "OMP_NUM_THREADS" not in os.environ and share_cores(None):
+        return
+    fixed_threads()
     set_threads(threads or cluster.default_threads())
 
 
 @contextlib.contextmanager
-def resumable(run: RunDir | None, command: str) -> Iterator[None]:
+def resumable(run: RunDir | None, command: str, tensorboard: str | None = None) -> Iterator[None]:
     """Train inside this block: Ctrl-C becomes `Interrupted`, naming ``run`` and the ``command`` that resumes it (as it
-    is when this process writes no run: a torchrun rank other than 0)."""
+    is when this process writes no run: a torchrun rank other than 0); with ``tensorboard`` (a folder), the epoch loop
+    writes TensorBoard event files to its subfolder named after the run (`train.common.monitor`)."""
     try:
-        yield
+        with monitoring(tensorboard, run.path.name if run is not None else None):
+            yield
     except KeyboardInterrupt:
         if run is None:
             raise

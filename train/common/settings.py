@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from data_processor.base.settings import DEVICES, Settings, option
+from data_processor.base.settings import DEVICES, Settings, option, threads_option
 
 RUN_GROUP = "run"
 
@@ -14,9 +14,12 @@ class RunSettings(Settings):
     """Seed, device, threads, run directory and progress bars: the options of every training command."""
 
     seed: int = option(42, "seeds Python, numpy and torch; the same seed repeats the run", group=RUN_GROUP)
-    device: str = option("auto", "auto uses a GPU when one is present", choices=DEVICES, group=RUN_GROUP)
-    threads: int | None = option(None, "torch threads (default: one per core; on a machine busy with other work, 1 is often "
-                                 "much faster)", at_least=1, group=RUN_GROUP)
+    device: str = option("auto", "where the model trains: auto uses a GPU when torch sees one, else the CPU", choices=DEVICES,
+                         group=RUN_GROUP)
+    threads: int | None = threads_option(RUN_GROUP)
     runs_dir: str = option("runs", "where run directories are made", group=RUN_GROUP)
     run_name: str | None = option(None, "run directory name (default: the model's name, the date and the time)", group=RUN_GROUP)
     progress: bool = option(True, "no progress bars", flag="--no-progress", group=RUN_GROUP)
+    tensorboard: str | None = option(None, "also write TensorBoard event files (per-step loss and learning rate, per-epoch "
+                                     "metrics) to DIR/<run name>; view them with: tensorboard --logdir DIR", metavar="DIR",
+                                     group=RUN_GROUP)

@@ -66,3 +66,24 @@ def load_predictor(run_dir: str | Path, device: str = "cpu") -> ClassifierPredic
     Each kind's modules are imported only when a run of that kind is loaded (torch for one, scikit-learn for the other).
     """
     return saved_kind(RunDir.open(run_dir, RUN_KIND)).predictor_class()(run_dir, device)
+
+
+ERROR_COLUMNS = ("line", "text", "gold", "predicted", "score")
+
+
+def misclassified(predictor: ClassifierPredictor, examples: Sequence[Example]) -> list[tuple[int, str, str, str, str]]:
+    """The rows of ``examples`` the predictor gets wrong, as (line, text, gold, predicted, score) (`ERROR_COLUMNS`);
+    for a multi-label run, the rows whose predicted label set is not the gold set, labels and scores joined by its
+    ``--label-sep``."""
+    texts = [e.text for e in examples]
+    if not predictor.multi_label:
+        return [(e.line, e.text, e.label or "", label, f"{score:.4f}")
+                for e, (label, score) in zip(examples, predictor.predict(texts)) if label != e.label]
+    sep = predictor.config.label_sep
+    rows = []
+    for e, chosen in zip(examples, predictor.predict_labels(texts)):
+        gold = {label for label in (e.label or "").split(sep) if label}
+        if {label for label, _ in chosen} != gold:
+            rows.append((e.line, e.text, sep.join(sorted(gold)), sep.join(label for label, _ in chosen),
+                         sep.join(f"{score:.4f}" for _, score in chosen)))
+    return rows

@@ -30,7 +30,10 @@ class VectorsSettings(Settings):
                        flag="--no-hmm")
     stopwords: str = option("none", "stopwords to drop, as for train")
     embed_dim: int = option(DEFAULT_EMBED_DIM, "vector size (the classifier's default --embed-dim)", at_least=1)
-    window: int = option(DEFAULT_WINDOW, "context window", at_least=1)
-    epochs: int = option(DEFAULT_EPOCHS, "passes over the corpus", at_least=1)
-    min_count: int = option(DEFAULT_MIN_COUNT, "ignore words seen fewer times", at_least=1)
+    embedding_window: int = option(DEFAULT_WINDOW, "context window (as train's --embedding-window)", at_least=1, aliases=("--window",))
+    embedding_epochs: int = option(DEFAULT_EPOCHS, "passes over the corpus (as train's --embedding-epochs)", at_least=1,
+                                   aliases=("--epochs",))
+    embedding_min_count: int = option(DEFAULT_MIN_COUNT, "ignore words seen fewer times (as train's --embedding-min-count)",
+                                      at_least=1, aliases=("--min-count",))
     seed: int = option(42, "the same seed gives the same vectors")
+    progress: bool = option(True, "no progress bar", flag="--no-progress")

@@ -9,9 +9,13 @@ n-grams) hashed into 200,000 buckets, and can give a vector to any word.
 from __future__ import annotations
 
 import logging
+import re
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+
+from tqdm import tqdm
 
 from data_processor.base.atomic import atomic_path
 from data_processor.corpora import (
@@ -34,16 +38,43 @@ FASTTEXT_BUCKETS, FASTTEXT_NGRAMS = 200_000, (2, 5)
 
 
 
+class _ProgressFromLog(logging.Handler):
+    """Moves a progress bar of ``epochs * 100`` units along gensim's INFO lines ('EPOCH 2 - PROGRESS: at 40.00%
+    examples', about once a second, and 'EPOCH 2: training on ...' when an epoch ends); every other line is dropped."""
+
+    PROGRESS = re.compile(r"EPOCH (\d+)(?: - PROGRESS: at ([\d.]+)%|: training on)")
+
+    def __init__(self, bar) -> None:
+        super().__init__(logging.INFO)
+        self.bar = bar
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = self.PROGRESS.search(record.getMessage())
+        if found:  # gensim counts epochs from 0 (4.x) or 1: the bar only moves forward either way
+            done = (int(found.group(1)) + (float(found.group(2)) / 100 if found.group(2) else 1.0)) * 100
+            self.bar.update(max(0, min(self.bar.total, round(done)) - self.bar.n))
+
+
 @contextmanager
-def _quiet_gensim() -> Iterator[None]:
-    """Silence gensim's INFO/WARNING chatter (e.g. 'under 10 jobs per worker' on small corpora)."""
+def _gensim_progress(epochs: int, method: str, show: bool) -> Iterator[tqdm]:
+    """While gensim trains: a progress bar over its epochs on stderr (``show``; it is given), and none of its
+    INFO/WARNING chatter (e.g. 'under 10 jobs per worker' on small corpora) anywhere."""
     logger = logging.getLogger("gensim")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    saved = logger.level, logger.propagate
+    bar = tqdm(total=epochs * 100, desc=f"{method} vectors", unit="%", file=sys.stderr, leave=False, disable=None if show else True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| epoch {postfix} [{elapsed}<{remaining}]", mininterval=0.5)
+    bar.set_postfix_str(f"of {epochs}", refresh=False)
+    handler = _ProgressFromLog(bar)
+    logger.setLevel(logging.INFO if show else logging.ERROR)
+    logger.propagate = False
+    logger.addHandler(handler)
     try:
-        yield
+        yield bar
     finally:
-        logger.setLevel(level)
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        bar.close()
 
 
 def corpus_texts(name_or_path: str) -> list[str]:
@@ -83,9 +114,9 @@ class Sentences:
 
 
 def train_word_vectors(sentences: Iterable[list[str]], method: str, dim: int = DEFAULT_EMBED_DIM, window: int = DEFAULT_WINDOW,
-                       epochs: int = DEFAULT_EPOCHS, min_count: int = DEFAULT_MIN_COUNT, seed: int = 42):
+                       epochs: int = DEFAULT_EPOCHS, min_count: int = DEFAULT_MIN_COUNT, seed: int = 42, progress: bool = False):
     """Train gensim word2vec or FastText vectors on token lists (a list, or a restartable iterable such as
-    `Sentences`); returns the KeyedVectors."""
+    `Sentences`), with a progress bar on stderr if ``progress``; returns the KeyedVectors."""
     from gensim.models import FastText, Word2Vec
 
     if method not in METHODS:
@@ -97,7 +128,7 @@ def train_word_vectors(sentences: Iterable[list[str]], method: str, dim: int = D
         raise DataError("no tokens to train word vectors on")
     common = dict(sentences=sentences, vector_size=dim, window=window, epochs=epochs, min_count=min_count,
                   seed=seed, workers=1, sg=1)
-    with _quiet_gensim():
+    with _gensim_progress(epochs, method, progress):
         try:
             if method == "word2vec":
                 model = Word2Vec(**common)
@@ -124,7 +155,9 @@ def pretrain_vectors(settings: "VectorsSettings", log: Log = log_stderr):
         part = corpus_sentences(name, lambda text: remove_stopwords(tokenize(text), drop))
         log(f"corpus {name}: {len(part)} lines, {sum(map(len, part))} tokens ({s.tokenizer})")
         sentences += part
-    log(f"training {s.method} vectors: {s.embed_dim}-d, window {s.window}, {s.epochs} epochs, min count {s.min_count}, seed {s.seed}")
-    kv = train_word_vectors(sentences, s.method, s.embed_dim, s.window, s.epochs, s.min_count, s.seed)
+    log(f"training {s.method} vectors: {s.embed_dim}-d, window {s.embedding_window}, {s.embedding_epochs} epochs, min count "
+        f"{s.embedding_min_count}, seed {s.seed}")
+    kv = train_word_vectors(sentences, s.method, s.embed_dim, s.embedding_window, s.embedding_epochs, s.embedding_min_count, s.seed,
+                            s.progress)
     save_word2vec_text(kv, s.out)
     return kv

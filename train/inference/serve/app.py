@@ -6,7 +6,8 @@ Endpoints (docs/serve.md shows them with examples):
   probabilities (margins for a TF-IDF + LinearSVC run), and for probabilistic runs the whole distribution;
 - ``GET /health``: ``{"status": "ok", "model_loaded": true, "worker_running": true}``;
 - ``GET /info``: the run's model, labels, training date and test metrics, and the server's limits;
-- ``GET /``: a self-contained page (``page.html`` beside this module: no external scripts, styles or fonts).
+- ``GET /``: a self-contained page (``page.html`` beside this module: no external scripts, styles or fonts);
+- ``GET /docs``, ``GET /redoc``, ``GET /openapi.json``: the API described (`train.inference.serve.schemas`).
 
 Requests go through one `Batcher` (see `train.inference.serve.batcher`).
 """
@@ -25,6 +26,7 @@ from starlette.exceptions import HTTPException
 from train.inference.serve.batcher import Batcher
 from train.inference.serve.requests import Limits, RequestError, parse_texts, read_body
 from train.inference.serve.rows import prediction_rows
+from train.inference.serve.schemas import ErrorResponse, HealthResponse, PredictRequest, PredictResponse
 from train.inference.serve.run_info import run_info
 
 PAGE = Path(__file__).with_name("page.html")
@@ -45,7 +47,9 @@ def create_app(predictor: Any, run_dir: str | Path = "", *, limits: Limits = Lim
         finally:
             await batcher.stop()
 
-    app = FastAPI(title="rnn-toolkit classifier", lifespan=lifespan, docs_url=None, redoc_url=None)  # docs load from a CDN
+    # /docs and /redoc are FastAPI's pages: they load their scripts from a CDN, so they need a browser online
+    app = FastAPI(title="rnn-toolkit classifier", description=f"Serving the run {info['run']!s}: see GET /info.",
+                  lifespan=lifespan)
     app.state.batcher = batcher
 
     def error(status: int, message: str) -> JSONResponse:
@@ -67,14 +71,20 @@ def create_app(predictor: Any, run_dir: str | Path = "", *, limits: Limits = Lim
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:  # logged with its traceback by uvicorn
         return error(500, f"internal error: {type(exc).__name__}: {exc}")
 
-    @app.post("/predict")
+    refusals = {status: {"model": ErrorResponse, "description": what} for status, what in (
+        (400, "the body is not JSON"), (413, "too many texts, a text too long, or a body too large"),
+        (422, "neither {\"text\": ...} nor {\"texts\": [...]}, or an empty text"))}
+
+    @app.post("/predict", response_model=PredictResponse, responses=refusals,  # type: ignore[arg-type]
+              summary="classify one text or several", openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": PredictRequest.model_json_schema()}}}})
     async def predict(request: Request) -> JSONResponse:
         texts = parse_texts(await read_body(request, limits.max_body_bytes), limits)
         rows = await batcher.submit(texts)
         return JSONResponse({"model": info["model"], "score": info["score"], "multi_label": info["multi_label"],
                              "predictions": rows})
 
-    @app.get("/health")
+    @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse, "description": "not ready"}})
     async def health() -> JSONResponse:
         ok = batcher.running
         return JSONResponse({"status": "ok" if ok else "unavailable", "model_loaded": predictor is not None,
