@@ -42,6 +42,7 @@ from train.inference.predictors import ClassifierPredictor, load_predictor
 
 # Where the data comes from and where the run goes: fit's arguments and a temporary directory decide, not options.
 NOT_OPTIONS = frozenset({"train", "dev", "test", "dataset", "runs_dir", "run_name", "multi_label", "label_sep", "threshold",
+                         "label_names", "test_ratio",
                          *(f.name for f in TableSettings.__dataclass_fields__.values())})
 OPTIONS = tuple(name for name in ClassifierConfig.__dataclass_fields__ if name not in NOT_OPTIONS and name != "model")
 CLASSES_FILE = "estimator.json"  # in the run directory: the labels as fit was given them (their JSON types)

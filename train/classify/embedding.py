@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from data_processor.label_names import parse_label_names
 from data_processor.base.errors import ConfigError, DataError
 from data_processor.base.messages import Log, log_stderr
 from data_processor.stopwords import load_stopwords
@@ -27,8 +28,11 @@ from train.classify.settings import EMBEDDINGS, ClassifierConfig
 
 
 def check_inputs(config: ClassifierConfig) -> None:
-    """The files a config names beyond its data exist and read: the stopword list and the --embedding vectors file."""
+    """The files a config names beyond its data exist and read: the stopword list, the --embedding vectors file and the
+    --label-names file (or inline pairs)."""
     load_stopwords(config.stopwords)
+    if config.label_names:
+        parse_label_names(config.label_names)
     if config.embedding not in EMBEDDINGS and not Path(config.embedding).exists():
         raise DataError(f"{config.embedding}: no such vectors file; --embedding takes {', '.join(EMBEDDINGS)} or the path of a vectors file")
 

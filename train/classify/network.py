@@ -6,6 +6,8 @@ training pipeline (`rnn`, `fit`, the epoch loop).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 from torch import nn
@@ -54,8 +56,9 @@ def predict_proba(model: nn.Module, batches: BucketBatcher, device: torch.device
     return out
 
 
-def batch_metrics(model: RNNClassifier, batches: BucketBatcher, labels: Vocab, device: torch.device, cluster: Cluster = SINGLE,
+def batch_metrics(model: RNNClassifier, batches: BucketBatcher, names: Sequence[str], device: torch.device, cluster: Cluster = SINGLE,
                   thresholds: np.ndarray | None = None) -> dict:
     """Accuracy, macro-F1, report and confusion matrix of ``model`` on labelled ``batches`` (sharded, with a distributed
-    ``cluster``); for a multi-label model, the multi-label metrics of the label sets ``thresholds`` choose."""
-    return scored_metrics(predict_proba(model, batches, device, cluster), batches.labels.numpy(), labels.itos, thresholds)
+    ``cluster``), the labels called ``names``; for a multi-label model, the multi-label metrics of the label sets
+    ``thresholds`` choose."""
+    return scored_metrics(predict_proba(model, batches, device, cluster), batches.labels.numpy(), names, thresholds)

@@ -21,7 +21,7 @@ from train.classify.fit import describe_plan, fit, training_plan
 from train.classify.multilabel import save_thresholds, scored_metrics, tune_thresholds
 from train.classify.network import batch_metrics, build_model, predict_proba
 from train.classify.objective import Objective
-from train.classify.run_files import save_text_tools, write_report
+from train.classify.run_files import load_shown_labels, save_label_names, save_text_tools, shown_labels, write_report
 from train.classify.settings import NO_ENCODER, NO_TEACHER, RUN_KIND, ClassifierConfig
 from train.classify.text_pipeline import PreparedData, prepare_data
 from train.classify.transfer import (
@@ -80,6 +80,7 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
                          learning_rate(config.optimizer, config.lr), config.patience)
     log(describe_plan(plan))  # before the word vectors and any language-model fine-tuning, which take a while
     vocab, labels, stopwords = data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
+    shown = load_shown_labels(run, labels.itos) if checkpoint is not None and run is not None else shown_labels(config, labels.itos)
     cluster.check_same("vocabulary", "\n".join(vocab.itos) + "\0" + "\n".join(labels.itos))
     if run is not None:
         check_same_data(run, vocab, labels)
@@ -114,6 +115,7 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
         run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": str(device), "world_size": cluster.world})
         vocab.save(run.file("vocab.json"))
         labels.save(run.file("labels.json"))
+        save_label_names(run, config)
         run.save_json("embedding.json", {"embedding": config.embedding, "frozen": config.freeze_embedding,
                                          **(embedding.record() if embedding else {"source": "random", "dim": config.embed_dim})})
         save_text_tools(run, config, stopwords)
@@ -145,8 +147,8 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     if config.multi_label or data.test is None:  # thresholds are chosen on dev (with the kept weights); no test: dev is pictured
         dev_probs, dev_labels = predict_proba(model, data.dev, device, cluster), data.dev.labels.numpy()
         thresholds = tune_thresholds(dev_probs, dev_labels, config.threshold) if config.multi_label else None
-        dev_metrics = scored_metrics(dev_probs, dev_labels, labels.itos, thresholds)
-    test_metrics = batch_metrics(model, data.test, labels, device, cluster, thresholds) if data.test is not None else None
+        dev_metrics = scored_metrics(dev_probs, dev_labels, shown, thresholds)
+    test_metrics = batch_metrics(model, data.test, shown, device, cluster, thresholds) if data.test is not None else None
     summary = {"run": str(run.path) if run is not None else "", "best_epoch": result.best_epoch,
                f"best_{result.monitor}": result.best_score, "epochs_run": len(result.history),
                "stopped_by_time_budget": result.out_of_time}

@@ -6,6 +6,7 @@ import shutil
 
 from data_processor.base.atomic import write_text
 from data_processor.base.errors import DataError
+from data_processor.label_names import parse_label_names, shown_names
 from data_processor.tokenizers import Tokenizer, tokenizer_for
 from train.classify.settings import ClassifierConfig
 from train.common.metrics import (
@@ -74,3 +75,31 @@ def load_text_tools(run: RunDir, config: ClassifierConfig) -> tuple[Tokenizer, f
     if config.user_dict and not user_dict.is_file():
         raise DataError(f"{user_dict}: missing, but the run was trained with --user-dict {config.user_dict}; train it again")
     return tokenizer_for(config, user_dict=user_dict if config.user_dict else None), stopwords
+
+
+LABEL_NAMES_FILE = "label_names.json"  # raw label -> display name, from --label-names
+
+
+def shown_labels(config: ClassifierConfig, labels: list[str]) -> list[str]:
+    """``labels`` as a run shows them: the --label-names of ``config`` applied (checked against ``labels``)."""
+    return shown_names(list(labels), parse_label_names(config.label_names)) if config.label_names else list(labels)
+
+
+def save_label_names(run: RunDir, config: ClassifierConfig) -> None:
+    """Keep the --label-names mapping in the run (``label_names.json``), when there is one."""
+    if config.label_names:
+        run.save_json(LABEL_NAMES_FILE, parse_label_names(config.label_names))
+
+
+def load_shown_labels(run: RunDir, labels: list[str]) -> list[str]:
+    """``labels`` as the saved ``run`` shows them (its ``label_names.json``, if any); a `DataError` naming a damaged file."""
+    path = run.file(LABEL_NAMES_FILE)
+    if not path.is_file():
+        return list(labels)
+    names = run.load_json(LABEL_NAMES_FILE)
+    if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+        raise DataError(f"{path}: expected a JSON object of raw label -> display name")
+    try:
+        return shown_names(list(labels), names)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None

@@ -71,6 +71,9 @@ class ClassifierConfig(RunSettings, EncoderSettings, TextSettings, TableSettings
     dev: str | None = option(None, "validation file; without it a stratified --dev-ratio of --train is held out", group="data")
     test: str | None = option(None, "test file, scored once with the best model", group="data")
     dev_ratio: float = option(0.1, "share of --train held out for validation when --dev is absent", above=0.0, below=1.0, group="data")
+    label_names: str | None = option(None, "display names for the labels, shown by predict, evaluate, serve and the pictures: "
+                                     "'0=negative,1=positive', or a file of RAW=NAME (or RAW<TAB>NAME) lines or a JSON object",
+                                     metavar="SPEC", group="data")
     test_ratio: float = option(0.0, "share of --train held out as a test set when --test is absent, for a test score on your own "
                                "data (0: none)", at_least=0.0, below=1.0, group="data")
     multi_label: bool = option(False, "each text may carry several labels, joined in its label cell by --label-sep (体育|财经): "

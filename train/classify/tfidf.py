@@ -23,7 +23,7 @@ from train.classify.multilabel import (
     scored_metrics,
     tune_thresholds,
 )
-from train.classify.run_files import save_text_tools, write_report
+from train.classify.run_files import save_label_names, save_text_tools, shown_labels, write_report
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.classify.tfidf_model import build_tfidf, model_scores, model_stopwords, save_tfidf
 from train.common.rundir import RunDir
@@ -56,13 +56,15 @@ def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     thresholds = None
     if config.multi_label:
         thresholds = tune_thresholds(dev_scores, y_dev, config.threshold, PROBABILITY_GRID if model.probabilistic else MARGIN_GRID)
-    dev_metrics = scored_metrics(dev_scores, y_dev, labels.itos, thresholds)
+    shown = shown_labels(config, labels.itos)
+    dev_metrics = scored_metrics(dev_scores, y_dev, shown, thresholds)
     monitor = "micro_f1" if config.multi_label else "accuracy"
     log(f"tfidf: dev {monitor.replace('_', '-')} {dev_metrics[monitor]:.4f}")
 
     run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
     run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": "cpu"})
     labels.save(run.file("labels.json"))
+    save_label_names(run, config)
     save_tfidf(run, model)
     save_text_tools(run, config, model_stopwords(config))
     append_jsonl(run.file("metrics.jsonl"), {"epoch": 1, f"dev_{monitor}": round(dev_metrics[monitor], 6), "seconds": round(seconds, 3)})
@@ -73,7 +75,7 @@ def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
         summary.update(multi_label=True, threshold=config.threshold, dev_micro_f1=dev_metrics["micro_f1"])
     test_metrics = None
     if y_test is not None:
-        test_metrics = scored_metrics(model_scores(model, [e.text for e in splits.test]), y_test, labels.itos, thresholds)
+        test_metrics = scored_metrics(model_scores(model, [e.text for e in splits.test]), y_test, shown, thresholds)
     summary = write_report(run, summary, test_metrics, dev_metrics)
     run.mark_complete(summary)
     return summary

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
 from data_processor.base.errors import DataError
 from data_processor.io import Example
+from data_processor.vocab import Vocab
 from train.classify.kinds import KINDS, ModelKind
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.common.rundir import RunDir
@@ -72,17 +73,19 @@ ERROR_COLUMNS = ("line", "text", "gold", "predicted", "score")
 
 
 def misclassified(predictor: ClassifierPredictor, examples: Sequence[Example]) -> list[tuple[int, str, str, str, str]]:
-    """The rows of ``examples`` the predictor gets wrong, as (line, text, gold, predicted, score) (`ERROR_COLUMNS`);
+    """The rows of ``examples`` the predictor gets wrong, as (line, text, gold, predicted, score) (`ERROR_COLUMNS`, the
+    labels as the run shows them);
     for a multi-label run, the rows whose predicted label set is not the gold set, labels and scores joined by its
     ``--label-sep``."""
     texts = [e.text for e in examples]
+    shown = dict(zip(Vocab.load(predictor.run.file("labels.json")).itos, predictor.label_names))  # raw -> as shown
     if not predictor.multi_label:
-        return [(e.line, e.text, e.label or "", label, f"{score:.4f}")
-                for e, (label, score) in zip(examples, predictor.predict(texts)) if label != e.label]
+        return [(e.line, e.text, shown.get(e.label or "", e.label or ""), label, f"{score:.4f}")
+                for e, (label, score) in zip(examples, predictor.predict(texts)) if label != shown.get(e.label or "", e.label)]
     sep = predictor.config.label_sep
     rows = []
     for e, chosen in zip(examples, predictor.predict_labels(texts)):
-        gold = {label for label in (e.label or "").split(sep) if label}
+        gold = {shown.get(label, label) for label in (e.label or "").split(sep) if label}
         if {label for label, _ in chosen} != gold:
             rows.append((e.line, e.text, sep.join(sorted(gold)), sep.join(label for label, _ in chosen),
                          sep.join(f"{score:.4f}" for _, score in chosen)))

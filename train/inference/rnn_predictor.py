@@ -13,7 +13,7 @@ from data_processor.vocab import Vocab
 from models.classifier import upgrade_state_dict
 from train.classify.multilabel import choose, label_sets, load_thresholds, top_labels
 from train.classify.network import batch_metrics, build_model, predict_proba
-from train.classify.run_files import load_text_tools
+from train.classify.run_files import load_shown_labels, load_text_tools
 from train.classify.settings import RUN_KIND, ClassifierConfig, eval_batch_size
 from train.classify.text_pipeline import TextPipeline
 from train.common.rundir import RunDir
@@ -43,11 +43,13 @@ class Predictor:
         self.run = run
         self.batch_size = eval_batch_size(self.config)
         self.multi_label = self.config.multi_label
-        self.thresholds = load_thresholds(run, self.label_names) if self.multi_label else None
+        self.shown = load_shown_labels(run, self.pipeline.labels.itos)
+        self.thresholds = load_thresholds(run, self.pipeline.labels.itos) if self.multi_label else None
 
     @property
     def label_names(self) -> list[str]:
-        return self.pipeline.labels.itos
+        """The labels as the run shows them (its --label-names), in the order of the probability columns."""
+        return self.shown
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities ``[N, C]``, columns in the order of `label_names`."""
@@ -73,4 +75,4 @@ class Predictor:
     def evaluate(self, examples: Sequence[Example], source: str) -> dict:
         """Metrics on labelled examples (a label the run never saw is a `DataError`)."""
         batches = self.pipeline.labelled_batches(examples, source, self.batch_size)
-        return batch_metrics(self.model, batches, self.pipeline.labels, self.device, thresholds=self.thresholds)
+        return batch_metrics(self.model, batches, self.label_names, self.device, thresholds=self.thresholds)

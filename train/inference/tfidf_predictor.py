@@ -11,6 +11,7 @@ from data_processor.io import Example
 from data_processor.vocab import Vocab
 from train.classify.data import LabelTargets
 from train.classify.multilabel import choose, label_sets, load_thresholds, scored_metrics, top_labels
+from train.classify.run_files import load_shown_labels
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.classify.tfidf_model import ARRAYS_FILE, VOCAB_FILE, load_tfidf, model_scores
 from train.common.rundir import RunDir
@@ -29,12 +30,14 @@ class TfidfPredictor:
         self.model = load_tfidf(run, self.config)
         self.run = run
         self.multi_label = self.config.multi_label
-        self.thresholds = load_thresholds(run, self.label_names) if self.multi_label else None
+        self.shown = load_shown_labels(run, self.labels.itos)
+        self.thresholds = load_thresholds(run, self.labels.itos) if self.multi_label else None
         self.targets = LabelTargets(self.config.label_sep if self.multi_label else None)
 
     @property
     def label_names(self) -> list[str]:
-        return self.labels.itos
+        """The labels as the run shows them (its --label-names), in the order of the score columns."""
+        return self.shown
 
     @property
     def probabilistic(self) -> bool:
