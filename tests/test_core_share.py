@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from train.common import core_share
-from train.common.core_share import CHECK_EVERY_S, CoreShare, busy_seconds, own_seconds, threads_for
+from train.common.core_share import CHECK_EVERY_S, FIRST_CHECK_S, CoreShare, busy_seconds, own_seconds, threads_for
 from train.common.run_steps import seed_process
 
 
@@ -61,10 +61,14 @@ class FakeMachine:
 def test_the_thread_count_drops_while_another_program_runs_and_comes_back():
     machine = FakeMachine()
     share = machine.share(2)
-    assert machine.threads == [2] and share.works
-    machine.run(0.5, ours=2, others=0)
-    assert share.update() is None and machine.threads == [2]  # not measured before CHECK_EVERY_S
-    machine.run(CHECK_EVERY_S, ours=1.3, others=1.05)  # over the 1.5 s since the last measurement: 0.7 cores
+    assert machine.threads == [2] and share.works and not share.measured
+    machine.run(FIRST_CHECK_S / 2, ours=1, others=1)
+    assert share.update() is None and machine.threads == [2]  # the first window needs FIRST_CHECK_S
+    machine.run(0.4, ours=1, others=0.25)  # 0.5 s since the share began: others used (0.1 + 0.1) / 0.5 = 0.4 cores
+    assert share.update() is None and share.measured and machine.threads == [2]
+    machine.run(0.5, ours=1, others=1)
+    assert share.update() is None and machine.threads == [2]  # later windows need CHECK_EVERY_S
+    machine.run(0.5, ours=1.3, others=0.4)  # 1 s since the last measurement: (0.5 + 0.2) / 1 = 0.7 cores
     note = share.update()
     assert machine.threads == [2, 1] and share.threads == 1
     assert note is not None and "other programs are using about 0.7 of the 2 cores" in note and "1 thread" in note

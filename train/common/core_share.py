@@ -26,6 +26,7 @@ import torch
 from data_processor.base.cores import usable_cores
 
 CHECK_EVERY_S = 1.0  # how often the free cores are measured
+FIRST_CHECK_S = 0.2  # the first measurement, before the first step, needs only this long a window (data preparation)
 BUSY_SHARE = 0.5  # another program using more than this much of a core takes that core from training
 
 
@@ -70,7 +71,10 @@ def threads_for(others: float, most: int) -> int:
 class CoreShare:
     """Sets torch's thread count to the cores other programs leave free, measured every `CHECK_EVERY_S` seconds.
 
-    Call `update` often (each training step): it costs a clock read between measurements. The readers are
+    Call `update` often, before each training step: it costs a clock read between measurements. The first
+    measurement needs only `FIRST_CHECK_S` of window (the time since the share began, data preparation), so the first
+    step already runs on the right number of threads: one step of two threads that spin against another program can
+    take as long as ten good ones. The readers are
     arguments so tests can give their own: ``busy`` (busy CPU seconds of the usable cores, None if unknown), ``own``
     (this process's CPU seconds), ``clock`` (seconds) and ``set_threads``.
     """
@@ -83,6 +87,7 @@ class CoreShare:
         self._busy, self._own, self._clock, self._set_threads = busy, own, clock, set_threads
         self._set_threads(self.most)
         self._last = self._sample()
+        self.measured = False  # whether a measurement has been made yet
         self.noticed = False  # whether other programs have taken cores yet (said once)
 
     @property
@@ -96,14 +101,14 @@ class CoreShare:
 
     def update(self) -> str | None:
         """Measure and set the thread count when it is time; a note the first time other programs take cores."""
-        if self._last is None or self._clock() - self._last[0] < CHECK_EVERY_S:
+        if self._last is None or self._clock() - self._last[0] < (CHECK_EVERY_S if self.measured else FIRST_CHECK_S):
             return None
         now = self._sample()
         if now is None:
             return None
         elapsed = now[0] - self._last[0]
         others = max(0.0, (now[1] - self._last[1]) - (now[2] - self._last[2])) / elapsed
-        self._last = now
+        self._last, self.measured = now, True
         threads = threads_for(others, self.most)
         if threads == self.threads:
             return None
@@ -135,5 +140,5 @@ def fixed_threads() -> None:
 
 
 def follow_free_cores() -> str | None:
-    """`CoreShare.update` of the active share, if any: call it on every training step."""
+    """`CoreShare.update` of the active share, if any: call it before every training step."""
     return _active.update() if _active is not None else None

@@ -156,15 +156,15 @@ def run_epochs(
         sums: dict[str, float] = {}
         board = active_log()
         for number, step in enumerate(steps, start=1):
-            done = trainer.train_step(step)
-            sums = _add(sums, done, f"epoch {epoch}, {trainer.unit} {number}", result.best_epoch)
-            if board is not None:
-                board.step((epoch - 1) * total + number, done["loss"] / max(done["count"], 1), trainer.learning_rate())
-            note = follow_free_cores()
+            note = follow_free_cores()  # before the step, so even the first runs on the cores that are free
             if note:
                 bar.clear()
                 log(f"note: {note}")
                 bar.refresh()
+            done = trainer.train_step(step)
+            sums = _add(sums, done, f"epoch {epoch}, {trainer.unit} {number}", result.best_epoch)
+            if board is not None:
+                board.step((epoch - 1) * total + number, done["loss"] / max(done["count"], 1), trainer.learning_rate())
             bar.update(1)
             bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}", refresh=False)
             if deadline < math.inf and cluster.any(time.perf_counter() >= deadline):  # every process stops at the same step
