@@ -23,7 +23,7 @@ import re
 import sys
 from typing import Callable, Sequence
 
-from data_processor.base.errors import ConfigError, UserError
+from data_processor.base.errors import ConfigError, UserError, no_space
 from data_processor.base.settings import HelpFormatter, add_options
 
 
@@ -140,6 +140,23 @@ def torchrun_world() -> int:
     return int(os.environ.get("WORLD_SIZE", "1") or "1")
 
 
+def first_to_report(message: str) -> bool:
+    """Under torchrun, whether this process is the first of its run to report the error ``message``: every process
+    meets the same refusal (a finished run to resume, a bad option), and it is printed once, not once per process.
+    The processes of one torchrun share its agent, their parent process, which names the marker file they race to create."""
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(f"{os.getppid()}\0{message}".encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    try:
+        os.close(os.open(os.path.join(tempfile.gettempdir(), f"rnn-toolkit-error-{digest}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    except OSError:  # no temporary directory to write in: rather each process than none
+        pass
+    return True
+
+
 def print_train_summary(summary: dict | None) -> int:
     if summary is None:  # a torchrun process other than rank 0: rank 0 prints
         return 0
@@ -229,7 +246,7 @@ def add_predict(sub) -> None:
 
 
 def cmd_predict(s) -> int:
-    from data_processor.io import tsv_field
+    from data_processor.io import json_line, tsv_field
     from train.inference.predictors import load_predictor
 
     texts = list(s.texts or [])
@@ -250,14 +267,14 @@ def cmd_predict(s) -> int:
         sep = predictor.config.label_sep
         for text, chosen in zip(texts, predictor.predict_labels(texts)):
             if s.output_format == "jsonl":
-                print(json.dumps({"labels": [label for label, _ in chosen], "probabilities" if predictor.probabilistic else "margins": {label: round(p, 6) for label, p in chosen},
-                                  "text": text}, ensure_ascii=False))
+                print(json_line({"labels": [label for label, _ in chosen], "probabilities" if predictor.probabilistic else "margins":
+                                 {label: round(p, 6) for label, p in chosen}, "text": text}))
             else:
                 print(f"{tsv_field(sep.join(label for label, _ in chosen))}\t{sep.join(f'{p:.4f}' for _, p in chosen)}\t{tsv_field(text)}")
         return 0
     for text, (label, prob) in zip(texts, predictor.predict(texts)):
         if s.output_format == "jsonl":
-            print(json.dumps({"label": label, score: round(prob, 6), "text": text}, ensure_ascii=False))
+            print(json_line({"label": label, score: round(prob, 6), "text": text}))
         else:
             print(f"{tsv_field(label)}\t{prob:.4f}\t{tsv_field(text)}")
     return 0
@@ -307,11 +324,11 @@ def cmd_evaluate(s) -> int:
     if s.plot is not None:
         # matplotlib is slow to import: only --plot draws
         from train.classify.run_files import confusion_title
-        from train.common.plots import plot_confusion
+        from train.common.plots import draw_or_skip, plot_confusion
 
-        plot_confusion(metrics["confusion"], metrics["labels"], s.plot, confusion_title(os.path.basename(s.file), metrics),
-                       metrics.get("support"))
-        print(f"written: {s.plot}")
+        if not draw_or_skip(s.plot, lambda: plot_confusion(metrics["confusion"], metrics["labels"], s.plot,
+                                                           confusion_title(os.path.basename(s.file), metrics), metrics.get("support"))):
+            print(f"written: {s.plot}")
     if s.errors is not None:
         from data_processor.io import write_table
         from train.inference.predictors import ERROR_COLUMNS, misclassified
@@ -321,13 +338,19 @@ def cmd_evaluate(s) -> int:
     return 0
 
 
-def check_output_path(flag: str, path: str, what: str) -> None:
-    """A `ConfigError` when the output ``path`` of ``flag`` cannot be written: its directory is missing or it is one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ConfigError(f"{flag} {path}: the directory {folder} does not exist")
-    if os.path.isdir(path):
+def check_output_path(flag: str, path: str, what: str, make_parents: bool = False) -> None:
+    """A `ConfigError` when the output ``path`` of ``flag`` cannot be written: it is a directory, its directory is
+    missing (unless ``make_parents``: the writer makes it), or a parent of it is a file."""
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
         raise ConfigError(f"{flag} {path} is a directory; give the path of {what}")
+    folder = existing = os.path.dirname(target)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"{flag} {path}: {existing} is a file, not a directory")
+    if existing != folder and not make_parents:
+        raise ConfigError(f"{flag} {path}: the directory {folder} does not exist")
 
 
 # ---------------------------------------------------------------- serve
@@ -384,6 +407,7 @@ def cmd_export(s) -> int:
     from train.inference.export.parity import check_parity
     from train.inference.export.writer import check_recurrent, export_onnx
 
+    check_output_path("--out", s.out, "a .onnx file", make_parents=True)  # before any work: an export takes seconds
     check_recurrent(s.run)
     texts = read_texts_file(s, s.check_file) if s.check_file else []
     if s.check_file and not texts:
@@ -686,7 +710,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return args.handler(settings)
     except UserError as exc:
-        print(f"{f'rank {rank}: ' if rank else ''}error: {exc}", file=sys.stderr)
+        if torchrun_world() == 1 or first_to_report(str(exc)):
+            print(f"{f'rank {rank}: ' if rank else ''}error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"error: interrupted{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)
@@ -694,6 +719,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of stdout has gone (run.py predict ... | head): stop quietly, as head expects
         silence_stdout()
         return 141  # as a process ended by SIGPIPE
+    except OSError as exc:
+        if not no_space(exc):
+            raise
+        print(f"error: {exc.filename or 'a file'}: cannot write it ({exc.strerror}); free some space and run it again",
+              file=sys.stderr)
+        return 2
 
 
 def silence_stdout() -> None:

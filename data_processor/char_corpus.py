@@ -23,6 +23,7 @@ import numpy as np
 
 from data_processor.corpora import corpus_path, is_line_oriented, read_text
 from data_processor.base.errors import DataError
+from data_processor.io import check_input_file
 from data_processor.vocab import EOS, UNK, Vocab
 
 
@@ -106,8 +107,7 @@ def load_char_corpus(
 def read_lines(path: str | Path) -> list[str]:
     """Every line of a UTF-8 text file (blank ones included), without line endings."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    check_input_file(path)
     try:
         return path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:

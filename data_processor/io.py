@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,8 +117,7 @@ class RowStream:
     def __init__(self, path: str | Path, text_col: str | int | None = None, label_col: str | int | None = None,
                  fmt: str | None = None, encoding: str = "utf-8", skip_bad_rows: bool = False, require_label: bool = True) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise DataError(f"{self.path}: no such file")
+        check_input_file(self.path)
         if self.path.stat().st_size == 0:
             raise DataError(f"{self.path}: the file is empty")
         self.fmt = detect_format(self.path, fmt)
@@ -323,11 +323,30 @@ _ROW_READERS = {"csv": _read_csv, "tsv": _read_tsv, "jsonl": _read_jsonl}
 
 
 _ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+LINE_BREAKERS = "\x85\u2028\u2029"  # where str.splitlines() breaks a line besides \n and \r
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # reorder the text after them
+_INVISIBLE = frozenset(LINE_BREAKERS[1:] + BIDI_CONTROLS)  # U+0085 is a C1 control: \x85
+_JSON_ESCAPES = {ord(ch): f"\\u{ord(ch):04x}" for ch in LINE_BREAKERS + BIDI_CONTROLS}
+
+
+def check_input_file(path: Path) -> None:
+    """A `DataError` saying why ``path`` cannot be read as an input file: it does not exist, is a directory, is not a
+    regular file (a device such as /dev/null, a pipe: read more than once, an input must be a file), or is unreadable."""
+    if path.is_file():
+        if not os.access(path, os.R_OK):
+            raise DataError(f"{path}: cannot read it (permission denied)")
+        return
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give a file")
+    if path.exists():
+        raise DataError(f"{path}: not a regular file (a device or a pipe); inputs are read more than once: save the text to a file")
+    raise DataError(f"{path}: no such file")
 
 
 def tsv_field(text: str) -> str:
     r"""``text`` made safe for one field of a TSV line: backslash, tab, newline and carriage return escaped as
-    ``\\ \t \n \r``, other control characters as ``\xNN``, the line separators U+2028/U+2029 as ``\uNNNN``."""
+    ``\\ \t \n \r``, other control characters as ``\xNN``, and the characters that break or reorder a line on a
+    terminal (`LINE_BREAKERS`, `BIDI_CONTROLS`) as ``\uNNNN``."""
     out = []
     for ch in text:
         code = ord(ch)
@@ -335,11 +354,18 @@ def tsv_field(text: str) -> str:
             out.append(_ESCAPES[ch])
         elif code < 0x20 or 0x7F <= code < 0xA0:
             out.append(f"\\x{code:02x}")
-        elif code in (0x2028, 0x2029):
+        elif ch in _INVISIBLE:
             out.append(f"\\u{code:04x}")
         else:
             out.append(ch)
     return "".join(out)
+
+
+def json_line(obj: object) -> str:
+    """``obj`` as one line of JSON with non-ASCII text kept readable, except the characters that a reader splitting
+    lines (``str.splitlines``: U+0085, U+2028, U+2029) would break at or a terminal would reorder (`BIDI_CONTROLS`),
+    written as ``\\uNNNN`` escapes: the same JSON value, on one line wherever it is read."""
+    return json.dumps(obj, ensure_ascii=False).translate(_JSON_ESCAPES)
 
 
 def _decode_error_message(path: Path, encoding: str, exc: UnicodeDecodeError) -> str:
@@ -379,6 +405,6 @@ def write_table(path: str | Path, columns: Sequence[str], rows: Iterable[Sequenc
             elif fmt == "tsv":
                 handle.write("\t".join(tsv_field(str(value)) for value in row) + "\n")
             else:
-                handle.write(json.dumps(dict(zip(columns, row)), ensure_ascii=False) + "\n")
+                handle.write(json_line(dict(zip(columns, row))) + "\n")
             count += 1
     return count

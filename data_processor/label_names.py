@@ -8,6 +8,7 @@ are skipped). A label without a display name keeps its own.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from data_processor.base.errors import ConfigError, DataError
@@ -41,11 +42,19 @@ def _read_file(path: Path) -> list[tuple[str, str, str]]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); give an object such as "
                             "{\"0\": \"negative\"}") from None
+        except (RecursionError, ValueError):  # nested too deeply, or a number of more digits than Python converts
+            raise DataError(f"{path}: JSON this tool cannot read (nested too deeply, or a number too long); give an object "
+                            "such as {\"0\": \"negative\"}") from None
         if not isinstance(data, dict) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in data.values()):
             raise DataError(f"{path}: expected a JSON object of raw label -> name, such as {{\"0\": \"negative\"}}")
-        return [(str(k).strip(), str(v).strip(), f"key {k!r}") for k, v in data.items()]
+        pairs = [(str(k).strip(), str(v).strip(), f"key {k!r}") for k, v in data.items()]
+        for raw, name, where in pairs:
+            if not raw or not name:
+                raise DataError(f"{path}: {where}: a blank {'label' if not raw else 'name'}; give each raw label a name, such as "
+                                "{\"0\": \"negative\"}")
+        return pairs
     pairs = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):  # not str.splitlines: a name may hold U+2028
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         raw, sep, name = line.partition("\t") if "\t" in line else line.partition("=")

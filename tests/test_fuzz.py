@@ -18,7 +18,10 @@ field counts, odd JSON types, deep nesting, huge numbers, truncated rows):
   well-formed vectors must read back exactly, non-finite rows skipped and counted;
 * `data_processor.vocab.Vocab.load`;
 * saved configs: `ClassifierConfig.from_dict`, `CharLMConfig.from_dict` and
-  `RunDir.open(...).load_settings(...)` on a damaged ``config.json``.
+  `RunDir.open(...).load_settings(...)` on a damaged ``config.json``;
+* ``predict --file`` inputs (.txt, .csv, .tsv, .jsonl) and the label cells of ``evaluate`` files against a run's labels;
+* label cells holding several labels (``--multi-label``, any separator), which must read back as the sets written;
+* ``--label-names`` files (RAW=NAME or RAW<TAB>NAME lines, or a JSON object), which must read back as written.
 
 Every test is derandomised (a fixed sequence of examples, no example database),
 so it cannot flake in CI, and runs 1,000 small examples in a few seconds.
@@ -44,11 +47,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_processor.base.errors import UserError
-from data_processor.io import TEXT_COLUMN_GUESSES, read_table
+from data_processor.io import TEXT_COLUMN_GUESSES, Example, read_table
+from data_processor.label_names import parse_label_names
 from data_processor.vectors.files import open_vectors, read_rows
 from data_processor.vocab import Vocab
 from train.charlm.settings import CharLMConfig
-from train.classify.settings import ClassifierConfig
+from train.classify.data import LabelTargets
+from train.classify.settings import ClassifierConfig, PredictSettings
 from train.common.rundir import RunDir
 
 pytestmark = pytest.mark.fuzz  # 1,000 examples per reader: about a minute in all, so out of the fast loop (CI runs them)
@@ -502,3 +507,96 @@ def test_run_dir_settings_raise_only_user_errors(workdir, data):
     if opened is not None:
         config = user_error_or(opened.load_settings, ClassifierConfig)
         assert config is None or isinstance(config, ClassifierConfig)
+
+
+# --------------------------------------------------------------------------- 5. predict and evaluate input files
+
+@pytest.mark.parametrize("suffix", [".txt", ".csv", ".tsv", ".jsonl"])
+@FUZZ
+@given(data=st.data(), text_col=columns, encoding=st.sampled_from(["utf-8", "gb18030"]), skip_bad_rows=st.booleans())
+def test_predict_input_files_raise_only_user_errors(workdir, suffix, data, text_col, encoding, skip_bad_rows):
+    """``predict --file`` (and export --check) on any file: its texts, every one non-blank, or a UserError."""
+    import run
+
+    body = BODIES["tsv" if suffix == ".txt" else suffix[1:]]
+    path = workdir / f"texts{suffix}"
+    path.write_bytes(data.draw(file_bytes(body), label="file"))
+    options = PredictSettings(run="r", file=str(path), text_col=None if text_col is None else str(text_col), encoding=encoding,
+                              skip_bad_rows=skip_bad_rows)
+    texts = user_error_or(run.read_texts_file, options, str(path))
+    assert texts is None or (texts and all(text.strip() for text in texts))
+
+
+@FUZZ
+@given(data=st.data(), multi=st.booleans(), sep=st.sampled_from(["|", ",", " ", "||", ";"]))
+def test_evaluate_labels_raise_only_user_errors(workdir, data, multi, sep):
+    """The label cells of an ``evaluate`` file, against the labels a run was trained with: ids, or a UserError naming the line."""
+    path = workdir / "labelled.csv"
+    path.write_bytes(data.draw(file_bytes(BODIES["csv"]), label="file"))
+    table = user_error_or(read_table, path)
+    if table is None:
+        return
+    known = Vocab(data.draw(st.lists(_non_blank(AWKWARD), min_size=1, max_size=4, unique=True), label="trained labels"), specials=())
+    targets = LabelTargets(sep if multi else None)
+    encoded = user_error_or(targets.encode, known, table.examples, str(path))
+    if encoded is not None:
+        assert len(encoded) == len(table.examples)
+
+
+# --------------------------------------------------------------------------- 6. label cells holding several labels
+
+label_words = st.text(alphabet=_FIELD_CHARS.replace("|", ""), min_size=1, max_size=6).filter(lambda s: s.strip())
+
+
+@FUZZ
+@given(cells=st.lists(st.text(alphabet=AWKWARD + "|", max_size=12), min_size=1, max_size=6), sep=st.sampled_from(["|", ",", "|,"]))
+def test_label_cells_with_separators_raise_only_user_errors(cells, sep):
+    """Any label cells split at any separator: a label vocabulary and a multi-hot matrix, or a UserError naming the line."""
+    examples = [Example("text", cell, line) for line, cell in enumerate(cells, start=2)]
+    targets = LabelTargets(sep)
+    labels = user_error_or(targets.vocab, examples, "train.csv")
+    if labels is not None:
+        matrix = targets.encode(labels, examples, "train.csv")
+        assert matrix.shape == (len(cells), len(labels)) and (matrix.sum(axis=1) >= 1).all()
+
+
+@FUZZ
+@given(sets=st.lists(st.lists(label_words, min_size=1, max_size=4), min_size=1, max_size=6)
+       .filter(lambda sets: len({label.strip() for labels in sets for label in labels}) > 1), spaced=st.booleans())
+def test_label_sets_round_trip_through_their_cells(sets, spaced):
+    """Label sets joined with the separator read back as the same sets: stripped, in order, each label once."""
+    examples = [Example("text", (" | " if spaced else "|").join(labels), line) for line, labels in enumerate(sets, start=2)]
+    targets = LabelTargets("|")
+    labels = targets.vocab(examples, "train.csv")
+    matrix = targets.encode(labels, examples, "train.csv")
+    for row, wanted in zip(matrix, sets):
+        assert {labels.itos[j] for j in row.nonzero()[0]} == {label.strip() for label in wanted}
+
+
+# --------------------------------------------------------------------------- 7. --label-names files
+
+@pytest.mark.parametrize("suffix", [".txt", ".json"])
+@FUZZ
+@given(data=st.data())
+def test_label_names_files_raise_only_user_errors(workdir, suffix, data):
+    """A ``--label-names`` file of any bytes: a mapping of non-blank raw labels to distinct non-blank names, or a UserError."""
+    path = workdir / f"names{suffix}"
+    body = jsonl_text() if suffix == ".json" else separated_text(data.draw(st.sampled_from(["=", "\t"])))
+    path.write_bytes(data.draw(file_bytes(body) | pathological_json().map(str.encode), label="file"))
+    names = user_error_or(parse_label_names, str(path))
+    if names is not None:
+        assert names and all(raw.strip() == raw and raw and name.strip() == name and name for raw, name in names.items())
+        assert len(set(names.values())) == len(names)
+
+
+@FUZZ
+@given(pairs=st.dictionaries(st.text(alphabet=_TSV_CHARS.replace("=", "").replace("#", ""), min_size=1, max_size=8).map(str.strip)
+                             .filter(bool), label_words.map(str.strip).filter(lambda s: "\n" not in s and "\r" not in s),
+                             min_size=1, max_size=5).filter(lambda d: len(set(d.values())) == len(d)),
+       as_json=st.booleans())
+def test_label_names_files_round_trip(workdir, pairs, as_json):
+    """Pairs written as RAW<TAB>NAME lines or a JSON object read back as the same mapping."""
+    path = workdir / ("names.json" if as_json else "names.txt")
+    text = json.dumps(pairs, ensure_ascii=False) if as_json else "".join(f"{raw}\t{name}\n" for raw, name in pairs.items())
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    assert parse_label_names(str(path)) == pairs

@@ -237,12 +237,33 @@ def test_a_body_larger_than_any_valid_one_is_refused_unread(server):
     (b"not json", 400, "not valid JSON"),
     (b'{"text": "\xff\xfe\xfa"}', 400, "not valid JSON"),
     (b"", 400, "not valid JSON"),
-])
+    (b"[" * 200_000, 400, "nested too deeply"),
+    (b'{"texts": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400, "nested too deeply"),
+    (b'{"text": "\\ud800"}', 422, "'text' holds a lone surrogate (\\ud800 at character 0)"),
+    (b'{"texts": ["ok", "a\\udfffb"]}', 422, "texts[1] holds a lone surrogate (\\udfff at character 1)"),
+    (b'{"text": 1' + b"0" * 5000 + b"}", 400, "not JSON this server reads"),
+], ids=lambda value: value[:40] if isinstance(value, bytes) else value)
 @pytest.mark.e2e
 def test_bad_bodies_get_a_json_error(server, raw, status, fragment):
     got, answer = get_json(server + "/predict", raw=raw)
     assert got == status, answer
     assert list(answer) == ["error"] and fragment in answer["error"]
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-1", b"1, 2", b"\xd9\xa3"])
+@pytest.mark.e2e
+def test_a_malformed_content_length_gets_the_api_s_json_error(server, length):
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + length
+                     + b'\r\n\r\n{"text": "ok"}')
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head.lower(), reply
+    answer = json.loads(body)
+    assert list(answer) == ["error"] and "a malformed HTTP request" in answer["error"] and "Content-Length" in answer["error"]
 
 
 @pytest.mark.e2e

@@ -12,14 +12,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from data_processor.base.errors import DiskFullError, no_space
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
 
-    Use it with writers that want a file name (``torch.save``, ``np.save``,
-    ``matplotlib``'s ``savefig``). On an exception the temporary file is removed
-    and ``path`` is left as it was.
+    Use it with writers that want a file name (``np.save``, ``matplotlib``'s
+    ``savefig``; for ``torch.save`` see `train.common.rundir.save_torch`). On an
+    exception the temporary file is removed and ``path`` is left as it was; a
+    write that failed for want of space becomes a `DiskFullError` naming ``path``.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -30,8 +33,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if no_space(exc) and not isinstance(exc, DiskFullError):
+            raise DiskFullError(target, exc) from None  # type: ignore[arg-type]
         raise
 
 

@@ -27,6 +27,12 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 from data_processor.base.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
+# The largest magnitude an integer option may have unless its own bounds say otherwise: every integer then fits the
+# C types torch and numpy take (a 20-digit --batch-size was an overflow traceback deep in batching).
+INT_LIMIT = 2**31 - 1
+# The most units a size option (--embed-dim, --hidden-size) may ask for: a million, far above any model these machines
+# can train; below it, the memory estimate (train.common.memory) says whether a model fits.
+SIZE_LIMIT = 2**20
 
 
 def option(default: Any, help: str, *, choices: Sequence[str] | None = None, flag: str | None = None, group: str | None = None,
@@ -38,7 +44,8 @@ def option(default: Any, help: str, *, choices: Sequence[str] | None = None, fla
     ``flag`` overrides the command-line flag (default ``--field-name``; for a
     bool that defaults to True, give the ``--no-...`` or other switch that turns
     it off). ``at_least``/``above``/``below``/``at_most`` bound a number
-    (None values are always allowed for optional fields). ``cli=False`` keeps
+    (None values are always allowed for optional fields; an integer without an upper or lower bound has
+    ±`INT_LIMIT` as that bound). ``cli=False`` keeps
     the field out of the command line; ``required`` makes a flag mandatory; ``positional``
     makes the field a positional argument (with ``nargs``). A ``list[str]`` field is a
     repeatable flag (``--corpus a --corpus b``). ``aliases`` are other flags for it (old names kept working).
@@ -163,19 +170,30 @@ class Settings:
 
 
 def _out_of_bounds(value: float, meta: Mapping[str, Any]) -> str | None:
-    """None when ``value`` is within the field's bounds, else the rule it breaks (``>= 1``, ``in [0, 1)``)."""
+    """None when ``value`` is within the field's bounds, else the rule it breaks (``>= 1``, ``in [0, 1)``). An
+    integer's missing bounds are ±`INT_LIMIT`; a message names them only when they are what was broken."""
     low, high = meta.get("at_least"), meta.get("at_most")
     low_open, high_open = meta.get("above"), meta.get("below")
     lower = (">=", low) if low is not None else (">", low_open) if low_open is not None else None
     upper = ("<=", high) if high is not None else ("<", high_open) if high_open is not None else None
+    if isinstance(value, int):
+        if upper is None and value > INT_LIMIT:
+            return f"<= {INT_LIMIT}"
+        if lower is None and value < -INT_LIMIT:
+            return f">= {-INT_LIMIT}"
     ok = ((lower is None or (value >= lower[1] if lower[0] == ">=" else value > lower[1]))
           and (upper is None or (value <= upper[1] if upper[0] == "<=" else value < upper[1])))
     if ok:
         return None
     if lower and upper:
-        return f"in {'[' if lower[0] == '>=' else '('}{lower[1]:g}, {upper[1]:g}{']' if upper[0] == '<=' else ')'}"
+        return f"in {'[' if lower[0] == '>=' else '('}{_number(lower[1])}, {_number(upper[1])}{']' if upper[0] == '<=' else ')'}"
     op, bound = lower or upper  # type: ignore[misc]
-    return f"{op} {bound:g}"
+    return f"{op} {_number(bound)}"
+
+
+def _number(bound: float) -> str:
+    """A bound for a message: integers whole (2147483647, not 2.14748e+09), other numbers short (1e-05)."""
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
 
 
 def _a(base: type) -> str:

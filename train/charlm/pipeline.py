@@ -27,6 +27,7 @@ from train.charlm.fit import fit_language_model
 from train.charlm.settings import RUN_KIND, CharLMConfig
 from train.charlm.trainers import NumpyLMTrainer, TorchLMTrainer
 from train.common.distributed import SINGLE, Cluster
+from train.common.memory import TrainingFootprint, check_fits, count_parameters
 from train.common.optim import build_optimizer
 from train.common.resume import open_interrupted, restore_metrics, save_checkpoint
 from train.common.run_steps import resumable, resumed_state, seed_process
@@ -37,6 +38,19 @@ def build_char_lm(config: CharLMConfig, vocab_size: int) -> CharLM:
     """The torch `CharLM` a resolved config describes."""
     return CharLM(vocab_size, cell=config.cell, embed_dim=config.embed_dim, hidden_size=config.hidden_size,
                   num_layers=config.num_layers, dropout=config.dropout)
+
+
+def check_char_lm_memory(config: CharLMConfig, vocab_size: int, device: torch.device) -> None:
+    """A `ConfigError` naming the options to lower when the character model of ``config`` over ``vocab_size`` symbols
+    cannot train in ``device``'s free memory."""
+    hidden = config.hidden_size
+    if config.backend == "numpy":  # one-hot input, one tanh layer, a softmax output: its weights and biases
+        parameters, embed_dim = vocab_size * hidden + hidden * hidden + hidden * vocab_size + hidden + vocab_size, vocab_size
+    else:
+        parameters, embed_dim = count_parameters(lambda: build_char_lm(config, vocab_size)), config.embed_dim or vocab_size
+    footprint = TrainingFootprint(parameters, config.optimizer, config.batch_size, config.seq_len, embed_dim, hidden,
+                                  config.num_layers, 1, config.cell, outputs_per_token=vocab_size)
+    check_fits(footprint, device, "--hidden-size, --embed-dim or --num-layers", "--batch-size or --seq-len")
 
 
 def check_corpus_size(corpus: CharCorpus, config: CharLMConfig, world: int = 1) -> None:
@@ -58,6 +72,8 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
     config = config.resolved()
     if cluster.distributed and config.backend == "numpy":
         raise ConfigError("the numpy char-RNN trains in one process: start it with python run.py, not torchrun")
+    if run is None and main:
+        RunDir.check_place(config.runs_dir, config.run_name)
     checkpoint = resumed_state(run, cluster)
     seed_process(config.seed, config.threads, cluster)
     with cluster.main_first():  # rank 0 downloads and caches the corpus; the others read the cache
@@ -69,6 +85,7 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
     if run is not None:
         check_same_corpus(run, corpus)
 
+    check_char_lm_memory(config, len(vocab), cluster.device(config.device) if config.backend == "torch" else torch.device("cpu"))
     trainer: NumpyLMTrainer | TorchLMTrainer
     if config.backend == "numpy":
         model = NumpyCharRNN(len(vocab), config.hidden_size, seed=config.seed, dtype=np.float32)  # float32: twice as fast as float64
@@ -86,7 +103,8 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
     if not main:
         run = None  # rank 0 alone writes; the others train beside it
     elif checkpoint is None:
-        run.save_json("config.json", {"kind": RUN_KIND, "backend": config.backend, **config.to_dict(), "device_used": str(device),
+        run.save_json("config.json", {"kind": RUN_KIND, "backend": config.backend, **config.to_dict(), "run_name": run.path.name,
+                                      "device_used": str(device),
                                       "world_size": cluster.world,
                                       "corpus_file": str(corpus.path.resolve()), "corpus_sha256": sha256_of(corpus.path),
                                       "vocab_size": len(vocab), "train_symbols": len(corpus.train_ids), "val_symbols": len(corpus.val_ids)})
@@ -122,12 +140,11 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
                "seconds": last["elapsed"], "stopped_by_time_budget": result.out_of_time}
     if run is None:  # a torchrun process other than rank 0
         return summary
-    from train.common.plots import (
-        plot_curves,  # matplotlib is slow to import; sampling and evaluation never plot
-    )
+    from train.common.plots import draw_or_skip, plot_curves  # matplotlib is slow to import; sampling and evaluation never plot
 
-    plot_curves(result.history, run.file("curves.png"), losses=("train_loss", "val_loss"), metric="val_perplexity",
-                best_epoch=result.best_epoch)
+    skipped = draw_or_skip("curves.png", lambda: plot_curves(result.history, run.file("curves.png"), losses=("train_loss", "val_loss"),
+                                                             metric="val_perplexity", best_epoch=result.best_epoch), log)
+    summary = {**summary, "skipped": [skipped]} if skipped else summary
     run.save_json("summary.json", summary)
     run.mark_complete(summary)
     return summary

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from data_processor.char_stream import CHUNKINGS
 from data_processor.corpora import CORPORA, is_line_oriented
 from data_processor.base.errors import ConfigError
-from data_processor.base.settings import Settings, device_option, option, threads_option
+from data_processor.base.settings import SIZE_LIMIT, Settings, device_option, option, threads_option
 from models.choices import CHAR_LM_CELLS
 from train.common.optim import OPTIMIZERS, learning_rate
 from train.common.settings import RUN_GROUP, RunSettings
@@ -52,8 +52,10 @@ class CharLMConfig(RunSettings):
     # model
     cell: str = option("lstm", "rnn|gru|lstm: PyTorch layers; scratch-gru|scratch-lstm: written from scratch (models/cells.py); "
                        "numpy-rnn: the classic numpy char-RNN (models/numpy_ref/char_rnn.py)", choices=ALL_CELLS, group="model")
-    embed_dim: int = option(64, "character embedding size; 0: one-hot input (numpy-rnn is always one-hot)", at_least=0, group="model")
-    hidden_size: int | None = option(None, f"hidden units {_per_backend('hidden_size')}", at_least=1, group="model")
+    embed_dim: int = option(64, "character embedding size; 0: one-hot input (numpy-rnn is always one-hot)", at_least=0, at_most=SIZE_LIMIT,
+                           group="model")
+    hidden_size: int | None = option(None, f"hidden units {_per_backend('hidden_size')}", at_least=1, at_most=SIZE_LIMIT,
+                                     group="model")
     num_layers: int = option(1, "stacked recurrent layers (torch cells)", at_least=1, group="model")
     dropout: float = option(0.0, "dropout on inputs, between layers and before the output (torch cells)", at_least=0.0, below=1.0,
                             group="model")

@@ -9,6 +9,8 @@ row indices into it (the same rows as `load_splits` draws).
 
 from __future__ import annotations
 
+import collections
+import math
 from array import array
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -115,7 +117,8 @@ def load_splits(config: ClassifierConfig, log: Log = log_stderr) -> tuple[Labell
     examples = read(config.train).examples
     shares = held_out_shares(config)
     parts = dict(zip(shares, stratified_split(examples, [e.label for e in examples], tuple(shares.values()), config.seed)))
-    check_held_out(config, {name: len(part) for name, part in parts.items()})
+    check_held_out(config, {name: len(part) for name, part in parts.items()},
+                   max(collections.Counter(e.label for e in examples).values(), default=0))
     dev = parts["dev"] if "dev" in parts else read(config.dev).examples
     test = parts["test"] if "test" in parts else read(config.test).examples if config.test else []
     return LabelledSplits(parts["train"], dev, test, source=config.train), names
@@ -132,12 +135,16 @@ def held_out_shares(config: ClassifierConfig) -> dict[str, float]:
     return {"train": 1 - sum(shares.values()), **shares}
 
 
-def check_held_out(config: ClassifierConfig, sizes: dict[str, int]) -> None:
-    """A `DataError` when a split cut from --train came out empty (``sizes``: rows per split)."""
+def check_held_out(config: ClassifierConfig, sizes: dict[str, int], largest_label: int) -> None:
+    """A `DataError` when a split cut from --train came out empty (``sizes``: rows per split), saying why: each label
+    gives its share of rows, rounded, and ``largest_label`` (the rows of the most frequent label) is too few for it."""
     for name, flag in (("dev", "--dev"), ("test", "--test")):
         if sizes.get(name) == 0:
             ratio = config.dev_ratio if name == "dev" else config.test_ratio
-            raise DataError(f"{config.train}: too few rows for a {name} split of {ratio}; pass {flag} FILE")
+            enough = (math.floor(50 / max(largest_label, 1)) + 1) / 100  # the next hundredth at which round(ratio * rows) >= 1
+            raise DataError(f"{config.train}: the {name} split is empty: it takes --{name}-ratio {ratio} of each label's rows, "
+                            f"rounded, and no label has more than {largest_label} row{'s' if largest_label != 1 else ''}; pass "
+                            f"{flag} FILE, or a --{name}-ratio of at least {enough:g}")
 
 
 @dataclass
@@ -258,7 +265,7 @@ def read_splits(config: ClassifierConfig, log: Log = log_stderr) -> CompactSplit
     train_data = read(config.train)
     shares = held_out_shares(config)
     rows = dict(zip(shares, stratified_indices(train_data.codes, tuple(shares.values()), config.seed)))
-    check_held_out(config, {name: len(part) for name, part in rows.items()})
+    check_held_out(config, {name: len(part) for name, part in rows.items()}, int(np.bincount(train_data.codes).max(initial=0)))
     cut = {name: Split(train_data, part if len(shares) > 1 else None, names[name]) for name, part in rows.items()}
     dev = cut["dev"] if "dev" in cut else Split(read(config.dev), None, names["dev"])
     test = cut["test"] if "test" in cut else Split(read(config.test), None, names["test"]) if config.test else None

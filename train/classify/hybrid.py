@@ -57,6 +57,6 @@ def train_hybrid(config: ClassifierConfig, log: Log = log_stderr, run: RunDir | 
     result = {"run": summary["run"], "best_epoch": summary["best_epoch"], "best_dev_accuracy": dev_accuracy, "epochs_run": summary["epochs_run"],
               "tfidf_weight": weight, "rnn_dev_accuracy": summary["best_dev_accuracy"],
               **{f"rnn_{k}": summary[k] for k in ("test_accuracy", "test_macro_f1") if k in summary}}
-    result = write_report(run, result, test_metrics, dev_metrics)
+    result = write_report(run, result, test_metrics, dev_metrics, summary.get("skipped", ()), log)
     run.mark_complete(result)
     return result

@@ -15,10 +15,12 @@ from torch import nn
 from data_processor.batching import BucketBatcher
 from data_processor.char_backoff import word_characters
 from data_processor.vocab import Vocab
+from models.choices import DEFAULT_EMBED_DIM
 from models.classifier import RNNClassifier
 from train.classify.multilabel import scored_metrics
 from train.classify.settings import ClassifierConfig
 from train.common.distributed import SINGLE, Cluster
+from train.common.memory import TEXT_BATCH_OPTIONS, TEXT_SIZE_OPTIONS, TrainingFootprint, check_fits, count_parameters
 
 
 def build_model(config: ClassifierConfig, vocab: Vocab, num_classes: int, embedding_weights: np.ndarray | None = None) -> RNNClassifier:
@@ -32,6 +34,18 @@ def build_model(config: ClassifierConfig, vocab: Vocab, num_classes: int, embedd
                          pooling=config.pooling, embedding_weights=weights, freeze_embedding=config.freeze_embedding,
                          word_dropout=config.word_dropout, word_chars=word_characters(vocab) if config.word_chars else None,
                          multi_label=config.multi_label)
+
+
+def check_memory(config: ClassifierConfig, vocab_size: int, num_classes: int, rows: int, steps: int, device: torch.device) -> None:
+    """A `ConfigError` naming the options to lower when training the classifier of ``config`` over ``vocab_size`` tokens
+    and ``num_classes`` labels, ``rows`` x ``steps`` tokens a batch, cannot fit in ``device``'s free memory."""
+    embed_dim = config.embed_dim or DEFAULT_EMBED_DIM
+    parameters = count_parameters(lambda: RNNClassifier(
+        vocab_size, num_classes, cell=config.cell, embed_dim=embed_dim, hidden_size=config.hidden_size,
+        num_layers=config.num_layers, bidirectional=config.bidirectional, pooling=config.pooling, multi_label=config.multi_label))
+    footprint = TrainingFootprint(parameters, config.optimizer, rows, steps, embed_dim, config.hidden_size, config.num_layers,
+                                  2 if config.bidirectional else 1, config.cell)
+    check_fits(footprint, device, TEXT_SIZE_OPTIONS, TEXT_BATCH_OPTIONS)
 
 
 @torch.inference_mode()

@@ -36,6 +36,7 @@ from models.language_model import EncoderLM
 from train.classify.lm_training import fit_lm, vocabulary_counts
 from train.classify.pretrain_settings import LM_KIND, PretrainConfig
 from train.classify.text_pipeline import TextPipeline
+from train.common.memory import TEXT_BATCH_OPTIONS, TEXT_SIZE_OPTIONS, TrainingFootprint, check_fits, count_parameters
 from train.common.resume import restore_metrics, resumed_best_state, save_checkpoint
 from train.common.run_steps import resumable, resumed_state, seed_process
 from train.common.rundir import RunDir
@@ -130,16 +131,31 @@ def build_lm(config: PretrainConfig, vocab: Vocab) -> EncoderLM:
                      config.dropout)
 
 
+def check_lm_memory(config: PretrainConfig, vocab: Vocab, rows: int, steps: int, device: torch.device) -> None:
+    """A `ConfigError` naming the options to lower when the language model of ``config`` over ``vocab``, ``rows`` x
+    ``steps`` tokens a batch, cannot train in ``device``'s free memory."""
+    parameters = count_parameters(lambda: build_lm(config, vocab))
+    footprint = TrainingFootprint(parameters, "adam", rows, steps, config.embed_dim or DEFAULT_EMBED_DIM, config.hidden_size,
+                                  config.num_layers, 2 if config.bidirectional else 1, config.cell,
+                                  outputs_per_token=min(config.samples, len(vocab)))
+    check_fits(footprint, device, TEXT_SIZE_OPTIONS, TEXT_BATCH_OPTIONS)
+
+
 def pretrain(config: PretrainConfig, log: Log = log_stderr, run: RunDir | None = None) -> dict:
     """Pretrain as ``config`` says into a new run directory (or go on with the interrupted ``run``); mark it complete and
     return its summary."""
     config.validate()
+    if run is None:
+        RunDir.check_place(config.runs_dir, config.run_name)
     checkpoint = resumed_state(run)
-    seed_process(config.seed, config.threads)
     device = resolve_device(config.device)
+    check_lm_memory(config, Vocab([]), 0, 0, device)  # the weights alone (over the fewest tokens), before reading any text
+    seed_process(config.seed, config.threads)
     started = time.perf_counter()
     data = prepare_lm_data(config, log)
     release_free_memory()
+    check_lm_memory(config, data.vocab, min(config.batch_size, len(data.train.lengths)), min(config.max_len, int(data.train.lengths.max())),
+                    device)
     if run is not None and run.file("vocab.json").is_file() and Vocab.load(run.file("vocab.json")) != data.vocab:
         raise DataError(f"{run.file('vocab.json')}: the corpus gives another vocabulary now than when the run started (was a "
                         "corpus file changed?); a run can resume only on the text it started with")
@@ -147,7 +163,7 @@ def pretrain(config: PretrainConfig, log: Log = log_stderr, run: RunDir | None =
     if run is None:
         run = RunDir.create(config.runs_dir, config.run_name, prefix=f"lm-{config.cell}")
     if checkpoint is None:
-        run.save_json("config.json", {"kind": LM_KIND, **config.to_dict(), "device_used": str(device), "world_size": 1,
+        run.save_json("config.json", {"kind": LM_KIND, **config.to_dict(), "run_name": run.path.name, "device_used": str(device), "world_size": 1,
                                       "corpus_key": data.corpus_key})
         data.vocab.save(run.file("vocab.json"))
         run.file("metrics.jsonl").unlink(missing_ok=True)
@@ -171,10 +187,11 @@ def pretrain(config: PretrainConfig, log: Log = log_stderr, run: RunDir | None =
                "vocabulary": len(data.vocab), "best_dev_loss": best["dev_loss"],
                **{k: best[k] for k in best if k.endswith("_perplexity")}, "seconds": round(time.perf_counter() - started, 1),
                "stopped_by_time_budget": result.out_of_time}
-    from train.common.plots import plot_curves  # matplotlib is slow to import: only training draws
+    from train.common.plots import draw_or_skip, plot_curves  # matplotlib is slow to import: only training draws
 
-    plot_curves(result.history, run.file("curves.png"), metric="dev_forward_perplexity", best_epoch=result.best_epoch)
-    run.mark_complete(summary)
+    skipped = draw_or_skip("curves.png", lambda: plot_curves(result.history, run.file("curves.png"), metric="dev_forward_perplexity",
+                                                             best_epoch=result.best_epoch), log)
+    run.mark_complete({**summary, "skipped": [skipped]} if skipped else summary)
     return summary
 
 

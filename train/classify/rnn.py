@@ -19,7 +19,7 @@ from train.classify.data import read_splits
 from train.classify.embedding import build_embedding, check_inputs, resolve_embedding
 from train.classify.fit import describe_plan, fit, training_plan
 from train.classify.multilabel import save_thresholds, scored_metrics, tune_thresholds
-from train.classify.network import batch_metrics, build_model, predict_proba
+from train.classify.network import batch_metrics, build_model, check_memory, predict_proba
 from train.classify.objective import Objective
 from train.classify.run_files import load_shown_labels, save_label_names, save_text_tools, shown_labels, write_report
 from train.classify.settings import NO_ENCODER, NO_TEACHER, RUN_KIND, ClassifierConfig
@@ -62,6 +62,10 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     main = cluster.is_main
     config.validate()
     check_encoder_optimizer(config)
+    if run is None and main:
+        RunDir.check_place(config.runs_dir, config.run_name)
+    device = cluster.device(config.device)
+    check_memory(config, 2, 2, 0, 0, device)  # the weights alone (over the fewest tokens and labels), before reading any data
     checkpoint = resumed_state(run, cluster)
     vectors = encoder = None
     if checkpoint is None:  # a resumed run's weights come from its checkpoint: no vectors file, encoder or gensim training needed
@@ -70,7 +74,6 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
             encoder = load_encoder(config, log if main else lambda _: None)
         config, vectors = resolve_embedding(with_encoder_shape(config, encoder))
     seed_process(config.seed, config.threads, cluster)
-    device = cluster.device(config.device)
     started = time.perf_counter()
     with cluster.main_first():  # rank 0 tokenizes into the token cache; the others find it there
         data = prepare_data(dataclasses.replace(config, batch_size=config.batch_size * cluster.world), log, cluster.rank, cluster.world)
@@ -80,6 +83,8 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
                          learning_rate(config.optimizer, config.lr), config.patience)
     log(describe_plan(plan))  # before the word vectors and any language-model fine-tuning, which take a while
     vocab, labels, stopwords = data.pipeline.vocab, data.pipeline.labels, data.pipeline.stopwords
+    check_memory(config, len(vocab), len(labels), min(config.batch_size * cluster.world, data.train.num_rows),
+                 min(config.max_len, int(data.train.lengths.max())), device)
     shown = load_shown_labels(run, labels.itos) if checkpoint is not None and run is not None else shown_labels(config, labels.itos)
     cluster.check_same("vocabulary", "\n".join(vocab.itos) + "\0" + "\n".join(labels.itos))
     if run is not None:
@@ -112,7 +117,8 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     if run is None and main:
         run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
     if checkpoint is None and main:
-        run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": str(device), "world_size": cluster.world})
+        run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "run_name": run.path.name, "device_used": str(device),
+                                      "world_size": cluster.world})
         vocab.save(run.file("vocab.json"))
         labels.save(run.file("labels.json"))
         save_label_names(run, config)
@@ -141,30 +147,29 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
                      on_best=run.save_state_dict if main else None, checkpoint=lambda state: save_checkpoint(run, state),
                      resume=checkpoint, best_state=best_state, progress=config.progress, log=log, cluster=cluster,
                      objective=objective)
-    assert result.best_state is not None
-    model.load_state_dict(result.best_state)
-    thresholds = dev_metrics = None
-    if config.multi_label or data.test is None:  # thresholds are chosen on dev (with the kept weights); no test: dev is pictured
-        dev_probs, dev_labels = predict_proba(model, data.dev, device, cluster), data.dev.labels.numpy()
-        thresholds = tune_thresholds(dev_probs, dev_labels, config.threshold) if config.multi_label else None
-        dev_metrics = scored_metrics(dev_probs, dev_labels, shown, thresholds)
-    test_metrics = batch_metrics(model, data.test, shown, device, cluster, thresholds) if data.test is not None else None
-    summary = {"run": str(run.path) if run is not None else "", "best_epoch": result.best_epoch,
-               f"best_{result.monitor}": result.best_score, "epochs_run": len(result.history),
-               "stopped_by_time_budget": result.out_of_time}
-    if not main:
-        return run, summary  # type: ignore[return-value]
-    if thresholds is not None:
-        save_thresholds(run, config.threshold, thresholds, labels.itos, dev_metrics["micro_f1"])
-        summary.update(multi_label=True, threshold=config.threshold, dev_micro_f1=dev_metrics["micro_f1"])
-        log(f"thresholds ({config.threshold}), chosen on dev: " + ", ".join(f"{n} {t:.2f}" for n, t in zip(labels.itos, thresholds))
-            + f"; dev micro-F1 {dev_metrics['micro_f1']:.4f}")
-    from train.common.plots import (
-        plot_curves,  # matplotlib is slow to import: only training draws
-    )
+        assert result.best_state is not None
+        model.load_state_dict(result.best_state)
+        thresholds = dev_metrics = None
+        if config.multi_label or data.test is None:  # thresholds are chosen on dev (with the kept weights); no test: dev is pictured
+            dev_probs, dev_labels = predict_proba(model, data.dev, device, cluster), data.dev.labels.numpy()
+            thresholds = tune_thresholds(dev_probs, dev_labels, config.threshold) if config.multi_label else None
+            dev_metrics = scored_metrics(dev_probs, dev_labels, shown, thresholds)
+        test_metrics = batch_metrics(model, data.test, shown, device, cluster, thresholds) if data.test is not None else None
+        summary = {"run": str(run.path) if run is not None else "", "best_epoch": result.best_epoch,
+                   f"best_{result.monitor}": result.best_score, "epochs_run": len(result.history),
+                   "stopped_by_time_budget": result.out_of_time}
+        if not main:
+            return run, summary  # type: ignore[return-value]
+        if thresholds is not None:
+            save_thresholds(run, config.threshold, thresholds, labels.itos, dev_metrics["micro_f1"])
+            summary.update(multi_label=True, threshold=config.threshold, dev_micro_f1=dev_metrics["micro_f1"])
+            log(f"thresholds ({config.threshold}), chosen on dev: " + ", ".join(f"{n} {t:.2f}" for n, t in zip(labels.itos, thresholds))
+                + f"; dev micro-F1 {dev_metrics['micro_f1']:.4f}")
+        from train.common.plots import draw_or_skip, plot_curves  # matplotlib is slow to import: only training draws
 
-    plot_curves(result.history, run.file("curves.png"), metric=result.monitor, best_epoch=result.best_epoch)
-    return run, write_report(run, summary, test_metrics, dev_metrics)
+        skipped = draw_or_skip("curves.png", lambda: plot_curves(result.history, run.file("curves.png"), metric=result.monitor,
+                                                                 best_epoch=result.best_epoch), log)
+        return run, write_report(run, summary, test_metrics, dev_metrics, [skipped] if skipped else [], log)
 
 
 def dry_run_plan(config: ClassifierConfig, log: Log = log_stderr) -> dict:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
+from typing import Sequence
 
 from data_processor.base.atomic import write_text
 from data_processor.base.errors import DataError
+from data_processor.base.messages import Log, log_stderr
 from data_processor.label_names import parse_label_names, shown_names
 from data_processor.tokenizers import Tokenizer, tokenizer_for
 from train.classify.settings import ClassifierConfig
 from train.common.metrics import (
     METRIC_NAMES,
+    MOST_SHOWN,
     MULTI_LABEL_KEYS,
     format_confusion,
     metric_lines,
@@ -18,37 +21,65 @@ from train.common.metrics import (
 from train.common.rundir import RunDir
 
 
-def write_report(run: RunDir, summary: dict, test_metrics: dict | None, dev_metrics: dict | None = None) -> dict:
-    """Write ``report.txt``, ``test_metrics.json`` (when there is a test set), ``summary.json`` and ``confusion.png``;
+def write_report(run: RunDir, summary: dict, test_metrics: dict | None, dev_metrics: dict | None = None,
+                 skipped: Sequence[str] = (), log: Log = log_stderr) -> dict:
+    """Write ``confusion.png``, ``report.txt``, ``test_metrics.json`` (when there is a test set) and ``summary.json``;
     return the summary.
 
     ``summary`` holds the run, the best epoch and dev accuracy (micro-F1 for a
     multi-label run) and the epochs run; the test figures are added to it
     (accuracy and macro-F1, or the multi-label metrics). ``confusion.png`` pictures the
     test metrics' confusion matrix, else ``dev_metrics``' one; with neither, there is no picture.
+    A picture that cannot be drawn is skipped with a warning; ``skipped`` (notes of other skipped steps) and it are
+    listed in the report and under the summary's ``"skipped"``.
     """
+    skipped = list(skipped)
+    metrics, split = (test_metrics, "test") if test_metrics is not None else (dev_metrics, "dev")
+    if metrics is not None:
+        from train.common.plots import draw_or_skip, plot_confusion  # matplotlib is slow to import: predict never draws
+
+        if len(metrics["labels"]) > MOST_SHOWN:
+            log(f"warning: confusion.png pictures the {MOST_SHOWN} most confused of the {len(metrics['labels'])} labels (a picture "
+                "of them all could not be read); the per-label scores in report.txt cover them all")
+
+        note = draw_or_skip("confusion.png", lambda: plot_confusion(metrics["confusion"], metrics["labels"], run.file("confusion.png"),
+                                                                   confusion_title(split, metrics), metrics.get("support")), log)
+        skipped = list(dict.fromkeys(skipped + [note])) if note else skipped  # once, though a hybrid run draws it twice
     monitor = "micro_f1" if summary.get("multi_label") else "accuracy"
     best = summary[f"best_dev_{monitor}"]
     report = [f"run: {run.path}", f"best dev {METRIC_NAMES[monitor]}: {best:.4f} (epoch {summary['best_epoch']} of {summary['epochs_run']})"]
     if summary.get("multi_label"):
         report.append(f"decision thresholds ({summary['threshold']}, chosen on dev, thresholds.json): dev micro-F1 {summary['dev_micro_f1']:.4f}")
+    report += [f"skipped: {note}" for note in skipped]
     if test_metrics is not None:
         keys = MULTI_LABEL_KEYS if test_metrics.get("multi_label") else ("accuracy", "macro_f1")
         summary = {**summary, **{f"test_{key}": test_metrics[key] for key in keys}}
         report += ["test " + "  ".join(metric_lines(test_metrics)), "", test_metrics["report"],
                    format_confusion(test_metrics["confusion"], test_metrics["labels"])]
-        run.save_json("test_metrics.json", {k: v for k, v in test_metrics.items() if k != "report"})
+        run.save_json("test_metrics.json", saved_metrics(test_metrics))
     write_text(run.file("report.txt"), "\n".join(report) + "\n")
+    summary = {**summary, "skipped": skipped} if skipped else summary
     run.save_json("summary.json", summary)
-    for split, metrics in (("test", test_metrics), ("dev", dev_metrics)):
-        if metrics is not None:
-            # matplotlib is slow to import: predict never draws
-            from train.common.plots import plot_confusion
-
-            plot_confusion(metrics["confusion"], metrics["labels"], run.file("confusion.png"), confusion_title(split, metrics),
-                           metrics.get("support"))
-            break
     return summary
+
+
+DENSE_CONFUSION = 100  # test_metrics.json keeps the confusion matrix of up to this many labels whole, of more its nonzero cells
+
+
+def saved_metrics(metrics: dict) -> dict:
+    """The metrics as ``test_metrics.json`` holds them: without the text report, and of more than `DENSE_CONFUSION`
+    labels with ``"confusion_cells"`` (``[true, predicted, count]`` of each nonzero cell) for the confusion matrix,
+    which would take most of the file (25 million numbers for 5,000 labels)."""
+    saved = {k: v for k, v in metrics.items() if k != "report"}
+    confusion = saved.get("confusion")
+    if confusion is not None and len(confusion) > DENSE_CONFUSION:
+        del saved["confusion"]
+        import numpy as np
+
+        matrix = np.asarray(confusion, dtype=np.int64)
+        true, predicted = np.nonzero(matrix)
+        saved["confusion_cells"] = np.stack([true, predicted, matrix[true, predicted]], axis=1).tolist()
+    return saved
 
 
 def confusion_title(split: str, metrics: dict) -> str:

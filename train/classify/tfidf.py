@@ -43,6 +43,7 @@ def fit_tfidf(config: ClassifierConfig, train: Sequence[Example], y_train: Seque
 def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     """Fit TF-IDF + a linear classifier as ``config`` says, write its run directory, and return the summary."""
     config.validate()
+    RunDir.check_place(config.runs_dir, config.run_name)
     splits, names = load_splits(config, log)
     log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test)} test")
     targets = LabelTargets(config.label_sep if config.multi_label else None)
@@ -62,7 +63,7 @@ def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     log(f"tfidf: dev {monitor.replace('_', '-')} {dev_metrics[monitor]:.4f}")
 
     run = RunDir.create(config.runs_dir, config.run_name, prefix=config.model)
-    run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "device_used": "cpu"})
+    run.save_json("config.json", {"kind": RUN_KIND, **config.to_dict(), "run_name": run.path.name, "device_used": "cpu"})
     labels.save(run.file("labels.json"))
     save_label_names(run, config)
     save_tfidf(run, model)
@@ -76,7 +77,7 @@ def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     test_metrics = None
     if y_test is not None:
         test_metrics = scored_metrics(model_scores(model, [e.text for e in splits.test]), y_test, shown, thresholds)
-    summary = write_report(run, summary, test_metrics, dev_metrics)
+    summary = write_report(run, summary, test_metrics, dev_metrics, log=log)
     run.mark_complete(summary)
     return summary
 

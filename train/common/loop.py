@@ -88,6 +88,7 @@ class LoopResult:
     out_of_time: bool = False
     stopped_early: bool = False
     elapsed: float = 0.0  # seconds of training so far, across resumed sessions
+    first_loss: float | None = None  # the mean training loss of the first epoch: what a diverging loss is measured against
 
     @property
     def finished(self) -> bool:
@@ -97,13 +98,14 @@ class LoopResult:
     def state(self) -> dict[str, Any]:
         """The loop's progress as plain values, for a checkpoint."""
         return {"history": self.history, "best_epoch": self.best_epoch, "best_score": self.best_score,
-                "out_of_time": self.out_of_time, "stopped_early": self.stopped_early, "elapsed": self.elapsed}
+                "out_of_time": self.out_of_time, "stopped_early": self.stopped_early, "elapsed": self.elapsed,
+                "first_loss": self.first_loss}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "LoopResult":
         """The progress saved by `state`."""
         return cls(list(state["history"]), int(state["best_epoch"]), float(state["best_score"]), bool(state["out_of_time"]),
-                   bool(state["stopped_early"]), float(state["elapsed"]))
+                   bool(state["stopped_early"]), float(state["elapsed"]), state.get("first_loss"))
 
 
 def run_epochs(
@@ -162,7 +164,8 @@ def run_epochs(
                 log(f"note: {note}")
                 bar.refresh()
             done = trainer.train_step(step)
-            sums = _add(sums, done, f"epoch {epoch}, {trainer.unit} {number}", result.best_epoch)
+            check_loss(done, sums, result.first_loss, f"epoch {epoch}, {trainer.unit} {number}", result.best_epoch)
+            sums = {key: sums.get(key, 0) + value for key, value in done.items()}
             if board is not None:
                 board.step((epoch - 1) * total + number, done["loss"] / max(done["count"], 1), trainer.learning_rate())
             bar.update(1)
@@ -171,6 +174,8 @@ def run_epochs(
                 result.out_of_time = True
                 break
         bar.close()
+        if result.first_loss is None and sums.get("count"):
+            result.first_loss = sums["loss"] / sums["count"]
         train_seconds = time.perf_counter() - epoch_start
         record = {"epoch": epoch, **trainer.train_metrics(cluster.sum(sums)), **trainer.validate(), "lr": trainer.learning_rate()}
         now = time.perf_counter()
@@ -206,11 +211,18 @@ def run_epochs(
     return result
 
 
-def _add(sums: dict[str, float], step: dict[str, float], where: str, best_epoch: int) -> dict[str, float]:
-    """``sums`` plus one step's results; a `TrainingError` when the step's loss is not a finite number."""
-    if not math.isfinite(step["loss"]):
-        kept = f"; the weights of the best epoch so far ({best_epoch}) are kept" if best_epoch else ""
-        raise TrainingError(f"{where}: the training loss became {step['loss']}; lower --lr, or clip gradients (--clip){kept}")
-    for key, value in step.items():
-        sums[key] = sums.get(key, 0) + value
-    return sums
+EXPLOSION = 100  # a step whose mean loss is this many times the first epoch's has diverged
+
+
+def check_loss(step: dict[str, float], sums: dict[str, float], first_loss: float | None, where: str, best_epoch: int) -> None:
+    """A `TrainingError` when a step's loss shows that training diverged: it is not a finite number, or its mean over
+    the step's examples is over `EXPLOSION` times the first epoch's mean loss (``first_loss``; during the first epoch,
+    the mean of its steps so far, ``sums``)."""
+    count = max(step.get("count", 1), 1)
+    reference = first_loss if first_loss is not None else sums["loss"] / sums["count"] if sums.get("count") else None
+    exploded = reference is not None and reference > 0 and step["loss"] / count > EXPLOSION * reference
+    if math.isfinite(step["loss"]) and not exploded:
+        return
+    kept = f"; the weights of the best epoch so far ({best_epoch}) are kept" if best_epoch else ""
+    value = step["loss"] if not math.isfinite(step["loss"]) else f"{step['loss'] / count:.4g} (over {EXPLOSION}x the first epoch's {reference:.4g})"
+    raise TrainingError(f"{where}: the training loss became {value}; lower --lr, or clip gradients (--clip){kept}")

@@ -24,12 +24,32 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_n
     }
 
 
+MOST_SHOWN = 30  # a confusion matrix of more labels is shown (as text or a picture) for its most confused labels only
+
+
+def most_confused(confusion: Sequence[Sequence[int]], count: int = MOST_SHOWN) -> list[int]:
+    """The indices, in their order, of the ``count`` labels with the most errors: texts of the label given another
+    (its row off the diagonal) plus texts of other labels given it (its column); all of them when there are no more."""
+    n = len(confusion)
+    if n <= count:
+        return list(range(n))
+    import numpy as np
+
+    matrix = np.asarray(confusion, dtype=np.int64)
+    off = matrix.sum(1) + matrix.sum(0) - 2 * np.diag(matrix)
+    return sorted(np.argsort(-off, kind="stable")[:count].tolist())
+
+
 def format_confusion(confusion: list[list[int]], label_names: Sequence[str]) -> str:
-    """The confusion matrix as an aligned text table."""
-    width = max(8, *(len(n) for n in label_names)) + 2
-    head = "true \\ pred".ljust(width) + "".join(n.rjust(width) for n in label_names)
-    rows = [name.ljust(width) + "".join(str(v).rjust(width) for v in row) for name, row in zip(label_names, confusion)]
-    return "\n".join([head, *rows])
+    """The confusion matrix as an aligned text table; of more than `MOST_SHOWN` labels, the rows and columns of the most
+    confused ones (`most_confused`), under a line saying so."""
+    shown = most_confused(confusion)
+    names = [label_names[i] for i in shown]
+    width = max(8, *(len(n) for n in names)) + 2
+    head = "true \\ pred".ljust(width) + "".join(n.rjust(width) for n in names)
+    rows = [names[k].ljust(width) + "".join(str(confusion[i][j]).rjust(width) for j in shown) for k, i in enumerate(shown)]
+    note = [f"(the {len(shown)} most confused of {len(label_names)} labels)"] if len(shown) < len(label_names) else []
+    return "\n".join([*note, head, *rows])
 
 
 MULTI_LABEL_KEYS = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import matplotlib
 
@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FixedLocator, MaxNLocator  # noqa: E402
 
 from data_processor.base.atomic import atomic_path  # noqa: E402
+from data_processor.base.messages import Log, log_stderr  # noqa: E402
+from train.common.metrics import most_confused  # noqa: E402
 
 
 def plot_curves(history: Sequence[dict], path: str | Path, losses: Sequence[str] = ("train_loss", "dev_loss"),
@@ -44,6 +46,20 @@ def plot_curves(history: Sequence[dict], path: str | Path, losses: Sequence[str]
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def draw_or_skip(what: str, draw: Callable[[], object], log: Log = log_stderr) -> str | None:
+    """Draw an optional picture with ``draw()``; a failure (no memory, no space, a font that cannot be read...) never
+    ends the work that wanted it: it is logged as a warning, and the returned note says what was skipped and why
+    (None when the picture was drawn)."""
+    try:
+        draw()
+        return None
+    except Exception as exc:  # noqa: BLE001 - whatever stopped it, a picture is not worth a run
+        why = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        note = f"{what} not drawn ({type(exc).__name__}: {why})"
+        log(f"warning: {note}")
+        return note
 
 
 def _title(key: str) -> str:
@@ -145,8 +161,9 @@ def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str
     in every cell of its labels, the number of texts of each true label, so each cell is the share of the label's texts
     that were given the column's label (the diagonal: recall).
 
-    Each cell shows its share of the row (2 decimals) and, for up to 12 labels, the raw count; cells are
-    annotated for up to 40 labels. The label names go on both axes, in a CJK font when one is installed
+    Each cell shows its share of the row (2 decimals) and, for up to 12 labels, the raw count. Of more than
+    `MOST_SHOWN` labels, the most confused ones are drawn (`most_confused`), each row still divided by its whole
+    total, and the title says so. The label names go on both axes, in a CJK font when one is installed
     (`find_cjk_font`). Without a font that draws them all, the axes show ``L0, L1, ...`` (the order of the
     names, as in ``labels.json``) and the title says so: nothing undrawable is ever drawn, so matplotlib never
     warns about missing glyphs. Returns whether the names themselves were drawn.
@@ -154,6 +171,16 @@ def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str
     n = len(label_names)
     if len(confusion) != n or any(len(row) != n for row in confusion):
         raise ValueError(f"confusion must be {n} x {n} (one row and one column per label name)")
+    kept = most_confused(confusion)
+    if len(kept) < n:  # a picture of thousands of labels can neither be drawn nor read: the most confused ones
+        totals = row_totals if row_totals is not None else [sum(row) for row in confusion]
+        confusion = [[confusion[i][j] for j in kept] for i in kept]
+        row_totals = [totals[i] for i in kept]
+        title += f"\nthe {len(kept)} most confused of {n} labels (most errors in their row and column)"
+        label_names = [label_names[i] for i in kept]
+    else:
+        kept = list(range(n))
+    n = len(label_names)
     shares = normalise_rows(confusion, row_totals)
     cjk = find_cjk_font()
     families = ([cjk[0]] if cjk else []) + [BASE_FONT]
@@ -161,7 +188,7 @@ def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str
 
     font_files = ([cjk[1]] if cjk else []) + [font_manager.findfont(BASE_FONT)]
     names_drawn = all(_drawable(name, font_files) for name in label_names)
-    ticks = list(label_names) if names_drawn else [f"L{i}" for i in range(n)]
+    ticks = list(label_names) if names_drawn else [f"L{i}" for i in kept]
     if not names_drawn:
         title += (f"\nno CJK font found: labels by index (L0, L1, ... in labels.json order)\nto see the names, {INSTALL_ADVICE}"
                   if cjk is None else f"\nsome label names have no glyphs in {cjk[0]}:\nlabels by index (L0, L1, ... in labels.json order)")
@@ -183,12 +210,11 @@ def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str
         ax.set_xlabel("predicted label")
         ax.set_ylabel("true label")
         ax.set_title(title, fontsize=9)
-        if n <= 40:
-            size = 9 if n <= 8 else 7 if n <= 20 else 5
-            for i in range(n):
-                for j in range(n):
-                    text = f"{shares[i][j]:.2f}" + (f"\n({confusion[i][j]})" if n <= 12 else "")
-                    ax.text(j, i, text, ha="center", va="center", fontsize=size, color="white" if shares[i][j] > 0.5 else "black")
+        size = 9 if n <= 8 else 7 if n <= 20 else 5
+        for i in range(n):
+            for j in range(n):
+                text = f"{shares[i][j]:.2f}" + (f"\n({confusion[i][j]})" if n <= 12 else "")
+                ax.text(j, i, text, ha="center", va="center", fontsize=size, color="white" if shares[i][j] > 0.5 else "black")
         try:
             fig.tight_layout()
             with atomic_path(path) as tmp:

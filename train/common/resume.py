@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from data_processor.base.atomic import atomic_path, write_text
+from data_processor.base.atomic import write_text
 from data_processor.base.errors import DataError
-from train.common.rundir import LAST, RunDir
+from train.common.rundir import LAST, RunDir, save_torch
 
 FORMAT = 1  # the layout of last.pt; a file of another layout is refused
 
@@ -59,8 +59,7 @@ def set_generator_state(rng: np.random.Generator, state: dict[str, Any]) -> None
 
 def save_checkpoint(run: RunDir, checkpoint: dict[str, Any]) -> None:
     """Write ``checkpoint`` (the loop's, the trainer's and the generators' states) to the run's ``last.pt``, atomically."""
-    with atomic_path(run.file(LAST)) as tmp:
-        torch.save({"format": FORMAT, **checkpoint}, tmp)
+    save_torch({"format": FORMAT, **checkpoint}, run.file(LAST))
 
 
 def load_checkpoint(run: RunDir) -> dict[str, Any] | None:

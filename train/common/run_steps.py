@@ -2,7 +2,7 @@
 
 Each program calls them in this order: `resumed_state` (the interrupted run's ``last.pt``, checked against the
 processes resuming it), `seed_process` (generators and threads), then its own data and model, and trains inside
-`resumable`, which turns Ctrl-C into a message saying how to go on.
+`resumable`, which turns Ctrl-C, or a disk that fills up, into a message saying how to go on.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import contextlib
 import os
 from typing import Any, Iterator
 
+from data_processor.base.errors import DiskFullError
 from train.common.core_share import fixed_threads, share_cores
 from train.common.distributed import SINGLE, Cluster, check_same_world
 from train.common.monitor import monitoring
@@ -41,8 +42,8 @@ def seed_process(seed: int, threads: int | None, cluster: Cluster = SINGLE) -> N
 
 @contextlib.contextmanager
 def resumable(run: RunDir | None, command: str, tensorboard: str | None = None) -> Iterator[None]:
-    """Train inside this block: Ctrl-C becomes `Interrupted`, naming ``run`` and the ``command`` that resumes it (as it
-    is when this process writes no run: a torchrun rank other than 0); with ``tensorboard`` (a folder), the epoch loop
+    """Train inside this block: Ctrl-C becomes `Interrupted`, naming ``run`` and the ``command`` that resumes it, and a
+    full disk a `DiskFullError` saying the same (each as it is when this process writes no run: a torchrun rank other than 0); with ``tensorboard`` (a folder), the epoch loop
     writes TensorBoard event files to its subfolder named after the run (`train.common.monitor`)."""
     try:
         with monitoring(tensorboard, run.path.name if run is not None else None):
@@ -51,3 +52,7 @@ def resumable(run: RunDir | None, command: str, tensorboard: str | None = None) 
         if run is None:
             raise
         raise Interrupted(run, command) from None
+    except DiskFullError as exc:
+        if run is None:
+            raise
+        raise exc.advise(f"free some space, then continue the run with: {command} --resume {run.path}") from None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 import warnings
 import zipfile
@@ -24,7 +23,8 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from data_processor.base.atomic import atomic_path, write_json
-from data_processor.base.errors import ConfigError, DataError
+from data_processor.base.errors import DataError
+from train.common.settings import check_run_name
 
 try:
     import fcntl
@@ -42,15 +42,6 @@ CHECKPOINT = "model.pt"
 COMPLETE = "complete.json"
 LOCK = ".lock"
 LAST = "last.pt"  # the resumable state of an unfinished run (see train.common.resume)
-_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f]")
-
-
-def check_run_name(name: str) -> str:
-    """``name`` if it is one plain directory name; a `ConfigError` for a path (``../x``, ``/abs``), ``.``/``..`` or control characters."""
-    if not name or name in (".", "..") or _UNSAFE_NAME.search(name) or (os.altsep and os.altsep in name):
-        raise ConfigError(f"--run-name {name!r} must be a plain directory name (no '/', '\\', '..' or control characters); "
-                          "choose where runs go with --runs-dir")
-    return name
 
 
 def _load_failure(exc: Exception) -> str:
@@ -62,6 +53,19 @@ def _load_failure(exc: Exception) -> str:
             return "not a torch file"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "weights_only" not in line]
     return lines[0].split(". ")[0] if lines else type(exc).__name__
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically. It is serialised in memory first, then written by Python, so a
+    full disk is a `DiskFullError` naming ``path`` (torch's own writer reports it as an opaque RuntimeError)."""
+    import io
+
+    import torch  # here, not at the top: runs of the TF-IDF model and --help never need torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
 
 
 class RunDir:
@@ -78,9 +82,8 @@ class RunDir:
         A ``name`` the user gave whose directory holds an interrupted run is a `DataError` that says how to resume it.
         """
         root = Path(root)
-        if root.exists() and not root.is_dir():
-            raise DataError(f"{root}: is a file, not a directory; --runs-dir must name a directory")
-        base = check_run_name(name) if name is not None else f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+        cls.check_place(root, name)
+        base = name if name is not None else f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -102,9 +105,23 @@ class RunDir:
                 except DataError:  # another process claimed it first
                     pass
             elif k == 1 and name is not None and run.interrupted():
-                raise DataError(f"{run.path}: holds an interrupted run; continue it with --resume {run.path}, "
-                                "or choose another --run-name")
+                raise cls._interrupted_error(run)
             k += 1
+
+    @classmethod
+    def check_place(cls, root: str | Path, name: str | None) -> None:
+        """The checks of `create` that need no directory made, for a training command to make before any work: a
+        `DataError` when ``root`` is a file, or the run ``name`` given there holds an interrupted run; a `ConfigError`
+        when ``name`` is not a plain directory name."""
+        root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise DataError(f"{root}: is a file, not a directory; --runs-dir must name a directory")
+        if name is not None and cls(root / check_run_name(name)).interrupted():
+            raise cls._interrupted_error(cls(root / name))
+
+    @staticmethod
+    def _interrupted_error(run: "RunDir") -> DataError:
+        return DataError(f"{run.path}: holds an interrupted run; continue it with --resume {run.path}, or choose another --run-name")
 
     def lock(self) -> None:
         """Hold an exclusive lock on the directory until this process ends; a `DataError` if another process holds it."""
@@ -202,10 +219,7 @@ class RunDir:
 
     def save_state_dict(self, state: dict[str, torch.Tensor], name: str = CHECKPOINT) -> None:
         """Write tensors (a ``state_dict``) to ``name``, atomically."""
-        import torch  # here, not at the top: runs of the TF-IDF model and --help never need torch
-
-        with atomic_path(self.path / name) as tmp:
-            torch.save(state, tmp)
+        save_torch(state, self.path / name)
 
     def load_state_dict(self, name: str = CHECKPOINT) -> dict[str, torch.Tensor]:
         """Tensors written by `save_state_dict`, loaded with ``weights_only=True`` (never runs code)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data_processor.char_backoff import BACKOFFS
-from data_processor.base.settings import Settings, option
+from data_processor.base.settings import SIZE_LIMIT, Settings, option
 from data_processor.stopwords import available_lists
 from data_processor.tokenizers import RJIEBA_PIN, TOKENIZERS
 from models.choices import DEFAULT_DROPOUT, DEFAULT_EMBED_DIM, DEFAULT_HIDDEN_SIZE
@@ -44,8 +44,8 @@ class EncoderSettings(Settings):
     """The shape and regularisation of a `TextEncoder`: embedding, recurrent layers, dropouts."""
 
     embed_dim: int | None = option(None, f"embedding size (default: {DEFAULT_EMBED_DIM}, or the dimension of the --embedding "
-                                   "vectors file or of the --encoder)", at_least=1, group="model")
-    hidden_size: int = option(DEFAULT_HIDDEN_SIZE, "hidden units per direction", at_least=1, group="model")
+                                   "vectors file or of the --encoder)", at_least=1, at_most=SIZE_LIMIT, group="model")
+    hidden_size: int = option(DEFAULT_HIDDEN_SIZE, "hidden units per direction", at_least=1, at_most=SIZE_LIMIT, group="model")
     num_layers: int = option(1, "stacked recurrent layers", at_least=1, group="model")
     bidirectional: bool = option(True, "one direction instead of two", flag="--unidirectional", group="model")
     dropout: float = option(DEFAULT_DROPOUT, "dropout on embeddings, between layers and before the output", at_least=0.0, below=1.0, group="model")

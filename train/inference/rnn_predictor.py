@@ -35,8 +35,10 @@ class Predictor:
                                      self.config.max_len, self.config.backoff, self.config.label_sep if self.config.multi_label else None)
         self.device = resolve_device(device)
         self.model = build_model(self.config, self.pipeline.vocab, len(self.pipeline.labels))
+        state = upgrade_state_dict(run.load_state_dict())
+        check_sizes(run, state, len(self.pipeline.vocab), len(self.pipeline.labels))
         try:
-            self.model.load_state_dict(upgrade_state_dict(run.load_state_dict()))
+            self.model.load_state_dict(state)
         except RuntimeError as exc:
             raise DataError(f"{run.file('model.pt')}: does not match the run's config ({str(exc).splitlines()[0]})") from None
         self.model.to(self.device).eval()
@@ -76,3 +78,13 @@ class Predictor:
         """Metrics on labelled examples (a label the run never saw is a `DataError`)."""
         batches = self.pipeline.labelled_batches(examples, source, self.batch_size)
         return batch_metrics(self.model, batches, self.label_names, self.device, thresholds=self.thresholds)
+
+
+def check_sizes(run: RunDir, state: dict, vocab_size: int, num_labels: int) -> None:
+    """A `DataError` naming ``vocab.json`` or ``labels.json`` when it holds another number of entries than the weights
+    of ``model.pt`` (``state``) were trained with: that file, not the weights, is what was damaged or replaced."""
+    for name, key, size in (("labels.json", "output.weight", num_labels), ("vocab.json", "encoder.embedding.weight", vocab_size)):
+        trained = state.get(key)
+        if trained is not None and trained.shape[0] != size:
+            raise DataError(f"{run.file(name)}: holds {size} {name.removesuffix('.json').replace('vocab', 'tokens')} but the model in "
+                            f"model.pt was trained with {trained.shape[0]}; the file was damaged or comes from another run")

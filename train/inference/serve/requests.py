@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from fastapi import Request
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what JSON escapes such as \ud800 decode to; no text holds one
 JSON_SLACK = 4096  # bytes of a request body beyond its texts: keys, brackets, whitespace
 
 
@@ -34,7 +36,7 @@ class Limits:
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body; a 413 `RequestError` as soon as it is longer than ``limit`` bytes (before reading it all)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"the request body has {int(declared)} bytes; the limit is {limit} "
                            "(from --max-texts and --max-chars)")
     chunks, size = [], 0
@@ -49,13 +51,20 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse_texts(body: bytes, limits: Limits) -> list[str]:
     """The texts of a ``/predict`` body: ``{"text": "..."}`` or ``{"texts": ["...", ...]}``.
 
-    Not JSON (or not UTF-8): 400. Not one of those shapes, or an empty text: 422. More than ``max_texts`` texts or a
+    Not JSON (or not UTF-8, or nested too deeply to read): 400. Not one of those shapes, an empty text or one
+    holding a lone surrogate: 422. More than ``max_texts`` texts or a
     text over ``max_chars`` characters: 413. Each message says what to send instead.
     """
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestError(400, f"the body is not valid JSON ({exc}); send {{\"text\": \"...\"}} or "
+                           "{\"texts\": [\"...\", ...]}") from None
+    except RecursionError:
+        raise RequestError(400, "the body is JSON nested too deeply to read; send {\"text\": \"...\"} or "
+                           "{\"texts\": [\"...\", ...]}") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise RequestError(400, f"the body is not JSON this server reads ({exc}); send {{\"text\": \"...\"}} or "
                            "{\"texts\": [\"...\", ...]}") from None
     if not isinstance(data, dict):
         raise RequestError(422, f"the body must be a JSON object, got {type(data).__name__}; send {{\"text\": \"...\"}} "
@@ -84,6 +93,10 @@ def parse_texts(body: bytes, limits: Limits) -> list[str]:
             raise RequestError(422, f"{name} must be a string, got {type(text).__name__}")
         if not text.strip():
             raise RequestError(422, f"{name} is empty; there is nothing to classify in it")
+        surrogate = LONE_SURROGATE.search(text)
+        if surrogate:
+            raise RequestError(422, f"{name} holds a lone surrogate (\\u{ord(surrogate.group()):04x} at character {surrogate.start()}), "
+                               "half of a UTF-16 pair and not a character; send the whole pair or the character itself")
         if len(text) > limits.max_chars:
             raise RequestError(413, f"{name} has {len(text)} characters; the limit is {limits.max_chars} (--max-chars)")
     return texts

@@ -31,6 +31,26 @@ def listen(host: str, port: int):
     return sock
 
 
+def json_error_protocol() -> type:
+    """uvicorn's HTTP/1.1 protocol (h11), answering a request it cannot parse (a malformed Content-Length, a broken
+    request line) with the API's JSON error rather than its plain-text one."""
+    import json
+
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class JsonErrorProtocol(H11Protocol):
+        def send_400_response(self, msg: str) -> None:
+            body = json.dumps({"error": f"a malformed HTTP request ({msg.rstrip('.')}); check its request line and headers, "
+                                        "such as Content-Length"}).encode("utf-8")
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+            for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
+
+    return JsonErrorProtocol
+
+
 def log_config(access_log: bool) -> dict:
     """uvicorn's logging, all on stderr (stdout is for results: here, the one line saying where the server listens)."""
     import copy
@@ -56,7 +76,8 @@ def serve(predictor: Any, run_dir: str | Path, host: str, port: int, *, limits: 
     bound = sock.getsockname()
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     announce(f"serving {Path(run_dir).name} on http://{shown}:{bound[1]}/ (Ctrl-C stops)")
-    config = uvicorn.Config(app, log_config=log_config(access_log), access_log=access_log, lifespan="on", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, http=json_error_protocol(), log_config=log_config(access_log), access_log=access_log, lifespan="on",
+                            timeout_graceful_shutdown=5)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
