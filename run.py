@@ -24,6 +24,7 @@ import sys
 from typing import Callable, Sequence
 
 from data_processor.base.errors import ConfigError, UserError, no_space
+from data_processor.base.paths import check_output_file
 from data_processor.base.settings import HelpFormatter, add_options
 
 
@@ -307,7 +308,7 @@ def cmd_evaluate(s) -> int:
 
     for flag, path, what in (("--plot", s.plot, "a .png file"), ("--errors", s.errors, "a .csv, .tsv or .jsonl file")):
         if path is not None:  # before any work: a bad path should not cost an evaluation
-            check_output_path(flag, path, what)
+            check_output_file(flag, path, what)
     if s.errors is not None:
         detect_format(s.errors)
     use_threads(s.threads)
@@ -336,21 +337,6 @@ def cmd_evaluate(s) -> int:
         count = write_table(s.errors, ERROR_COLUMNS, misclassified(predictor, table.examples))
         print(f"written: {s.errors} ({count} misclassified rows)")
     return 0
-
-
-def check_output_path(flag: str, path: str, what: str, make_parents: bool = False) -> None:
-    """A `ConfigError` when the output ``path`` of ``flag`` cannot be written: it is a directory, its directory is
-    missing (unless ``make_parents``: the writer makes it), or a parent of it is a file."""
-    target = os.path.abspath(path)
-    if os.path.isdir(target):
-        raise ConfigError(f"{flag} {path} is a directory; give the path of {what}")
-    folder = existing = os.path.dirname(target)
-    while not os.path.lexists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise ConfigError(f"{flag} {path}: {existing} is a file, not a directory")
-    if existing != folder and not make_parents:
-        raise ConfigError(f"{flag} {path}: the directory {folder} does not exist")
 
 
 # ---------------------------------------------------------------- serve
@@ -407,7 +393,7 @@ def cmd_export(s) -> int:
     from train.inference.export.parity import check_parity
     from train.inference.export.writer import check_recurrent, export_onnx
 
-    check_output_path("--out", s.out, "a .onnx file", make_parents=True)  # before any work: an export takes seconds
+    check_output_file("--out", s.out, "a .onnx file", make_parents=True)  # before any work: an export takes seconds
     check_recurrent(s.run)
     texts = read_texts_file(s, s.check_file) if s.check_file else []
     if s.check_file and not texts:

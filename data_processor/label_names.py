@@ -20,6 +20,9 @@ def parse_label_names(spec: str) -> dict[str, str]:
     path = Path(spec)
     if path.is_file():
         return _checked(_read_file(path), str(path))
+    if path.is_dir():
+        raise ConfigError(f"--label-names {spec}: is a directory; give a file of RAW=NAME lines, or pairs such as "
+                          "'0=negative,1=positive'")
     pairs: list[tuple[str, str, str]] = []
     for number, item in enumerate(spec.split(","), start=1):
         raw, sep, name = item.partition("=")

@@ -24,6 +24,7 @@ PARALLEL_MIN_CHARS = 500_000  # below this (about 7,000 reviews), starting worke
 CHUNK_TEXTS = 500  # texts per task: small enough for a smooth progress bar and balanced workers
 TOKEN_SEP, TEXT_SEP = "\x1f", "\x1e"  # ASCII unit and record separators: a worker's chunk travels as one string
 
+IN_FLIGHT_WAIT = 60.0  # seconds a chunk still being tokenized is given to finish when the reader stops early
 _worker_tokenize: Tokenizer | None = None  # set in the parent just before forking; inherited by the workers
 
 
@@ -88,18 +89,32 @@ def tokenize_stream(texts: Iterable[str], tokenize: Tokenizer, processes: int = 
     if initialize is not None:
         initialize()  # load the dictionary once, before forking
     _worker_tokenize = tokenize
+    pool = multiprocessing.get_context("fork").Pool(processes)
+    pending: deque[tuple[int, AsyncResult]] = deque()
     try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            pending: deque[tuple[int, AsyncResult]] = deque()
-            for chunk in chunks:
-                pending.append((len(chunk), pool.apply_async(_tokenize_chunk, (chunk,))))
-                if len(pending) >= 2 * processes:
-                    yield _collect(pending, bar)
-            while pending:
+        for chunk in chunks:
+            pending.append((len(chunk), pool.apply_async(_tokenize_chunk, (chunk,))))
+            if len(pending) >= 2 * processes:
                 yield _collect(pending, bar)
+        while pending:
+            yield _collect(pending, bar)
     finally:
         _worker_tokenize = None
         bar.close()
+        _shut_down(pool, [result for _, result in pending])
+
+
+def _shut_down(pool, in_flight: list[AsyncResult]) -> None:
+    """End ``pool`` when its reader stopped, early or not. The chunks still being tokenized are let finish first (a few
+    seconds at most): terminating a worker in the middle of sending its answer leaves the pool's result thread waiting
+    for the rest of the message forever, which hung a run whose disk filled up while it tokenized."""
+    for result in in_flight:
+        result.wait(IN_FLIGHT_WAIT)
+    if all(result.ready() for result in in_flight):
+        pool.close()
+    else:  # a worker that never answers (killed by the system): nothing is in the middle of a message from it
+        pool.terminate()
+    pool.join()
 
 
 def _collect(pending: deque, bar: tqdm) -> list[list[str]]:

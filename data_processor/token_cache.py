@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from data_processor.base.atomic import usual_permissions
-from data_processor.base.errors import DataError
+from data_processor.base.errors import DataError, DiskFullError, no_space
 from data_processor.base.messages import Log, log_stderr
 from data_processor.parallel_tokenize import tokenize_stream, worker_count
 from data_processor.stopwords import remove_stopwords
@@ -122,6 +122,12 @@ def cached_tokens(texts: Iterable[str], tokenize: Tokenizer, tokenizer: str, sto
         try:
             build(work)
             store = read_store(work, key)
+        except OSError as exc:
+            if not no_space(exc):
+                raise
+            raise DiskFullError(work, exc, "the tokens of a corpus are written to disk (to --token-cache, else to this temporary "
+                                f"folder{'' if failure is None else ', the cache ' + str(directory) + ' being full too'}): free "
+                                "some space and run it again") from None
         finally:
             shutil.rmtree(work, ignore_errors=True)  # the mapped files live on until the store is dropped (POSIX)
     message = f"tokens: {name}: tokenized {scan.count} texts in {time.perf_counter() - start:.1f}s"

@@ -280,3 +280,33 @@ def test_under_torchrun_each_distinct_error_is_printed_once(monkeypatch):
     assert run.first_to_report(message) is True
     assert run.first_to_report(message) is False  # another process of the same torchrun: already printed
     assert run.first_to_report(message + ", and another") is True
+
+
+@pytest.mark.parametrize("under_file", [False, True])
+def test_a_tensorboard_folder_that_is_a_file_is_refused_before_any_work(tmp_path, under_file):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    folder = blocker / "board" if under_file else blocker
+    args = tiny_train(tmp_path)
+    args[args.index("--train") + 1] = str(tmp_path / "absent.csv")  # never read
+    assert_user_error(run_cli(*args, "--tensorboard", str(folder)), f"--tensorboard {folder} is", "not a directory")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_label_names_that_name_a_directory_say_so(tmp_path):
+    assert_user_error(run_cli(*tiny_train(tmp_path), "--label-names", str(tmp_path)), f"--label-names {tmp_path}: is a directory")
+
+
+@pytest.mark.e2e
+def test_a_disk_too_full_for_the_tokens_is_one_error_naming_where_they_go(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    train = write_csv(tmp_path / "big.csv", [(" ".join(f"w{rng.randrange(100_000)}" for _ in range(30)), rng.choice("ab"))
+                                             for _ in range(3000)])  # 90,000 tokens: their ids outgrow the limit
+    args = ["--train", str(train), "--runs-dir", str(tmp_path / "runs"), "--tokenizer", "whitespace", "--epochs", "1", "--embedding",
+            "random", "--no-progress", "--threads", "1", "--token-cache", str(tmp_path / "cache")]
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            preexec_fn=_limited(100_000))
+    assert_user_error(result, "cannot write it (File too large); nothing was half-written", "--token-cache",
+                      f"the cache {tmp_path / 'cache'} being full too", "free some space")

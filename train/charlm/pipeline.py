@@ -31,7 +31,7 @@ from train.common.memory import TrainingFootprint, check_fits, count_parameters
 from train.common.optim import build_optimizer
 from train.common.resume import open_interrupted, restore_metrics, save_checkpoint
 from train.common.run_steps import resumable, resumed_state, seed_process
-from train.common.rundir import RunDir
+from train.common.rundir import RunDir, check_run_outputs
 
 
 def build_char_lm(config: CharLMConfig, vocab_size: int) -> CharLM:
@@ -73,7 +73,7 @@ def train_char_lm(config: CharLMConfig, log: Log = log_stderr, run: RunDir | Non
     if cluster.distributed and config.backend == "numpy":
         raise ConfigError("the numpy char-RNN trains in one process: start it with python run.py, not torchrun")
     if run is None and main:
-        RunDir.check_place(config.runs_dir, config.run_name)
+        check_run_outputs(config)
     checkpoint = resumed_state(run, cluster)
     seed_process(config.seed, config.threads, cluster)
     with cluster.main_first():  # rank 0 downloads and caches the corpus; the others read the cache

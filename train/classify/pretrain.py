@@ -39,7 +39,7 @@ from train.classify.text_pipeline import TextPipeline
 from train.common.memory import TEXT_BATCH_OPTIONS, TEXT_SIZE_OPTIONS, TrainingFootprint, check_fits, count_parameters
 from train.common.resume import restore_metrics, resumed_best_state, save_checkpoint
 from train.common.run_steps import resumable, resumed_state, seed_process
-from train.common.rundir import RunDir
+from train.common.rundir import RunDir, check_run_outputs
 from train.common.runtime import release_free_memory, resolve_device
 from train.common.text_settings import EncoderSettings, TextSettings
 
@@ -146,7 +146,7 @@ def pretrain(config: PretrainConfig, log: Log = log_stderr, run: RunDir | None =
     return its summary."""
     config.validate()
     if run is None:
-        RunDir.check_place(config.runs_dir, config.run_name)
+        check_run_outputs(config)
     checkpoint = resumed_state(run)
     device = resolve_device(config.device)
     check_lm_memory(config, Vocab([]), 0, 0, device)  # the weights alone (over the fewest tokens), before reading any text

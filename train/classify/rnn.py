@@ -36,7 +36,7 @@ from train.common.distributed import SINGLE, Cluster
 from train.common.optim import build_optimizer, build_scheduler, learning_rate
 from train.common.resume import restore_metrics, resumed_best_state, save_checkpoint
 from train.common.run_steps import resumable, resumed_state, seed_process
-from train.common.rundir import RunDir
+from train.common.rundir import RunDir, check_run_outputs
 from train.common.runtime import release_free_memory
 
 
@@ -63,7 +63,7 @@ def fit_classifier_run(config: ClassifierConfig, log: Log = log_stderr, run: Run
     config.validate()
     check_encoder_optimizer(config)
     if run is None and main:
-        RunDir.check_place(config.runs_dir, config.run_name)
+        check_run_outputs(config)
     device = cluster.device(config.device)
     check_memory(config, 2, 2, 0, 0, device)  # the weights alone (over the fewest tokens and labels), before reading any data
     checkpoint = resumed_state(run, cluster)

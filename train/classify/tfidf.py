@@ -26,7 +26,7 @@ from train.classify.multilabel import (
 from train.classify.run_files import save_label_names, save_text_tools, shown_labels, write_report
 from train.classify.settings import RUN_KIND, ClassifierConfig
 from train.classify.tfidf_model import build_tfidf, model_scores, model_stopwords, save_tfidf
-from train.common.rundir import RunDir
+from train.common.rundir import RunDir, check_run_outputs
 
 
 def fit_tfidf(config: ClassifierConfig, train: Sequence[Example], y_train: Sequence[int] | np.ndarray, log: Log = log_stderr) -> TfidfClassifier:
@@ -43,7 +43,7 @@ def fit_tfidf(config: ClassifierConfig, train: Sequence[Example], y_train: Seque
 def train_tfidf(config: ClassifierConfig, log: Log = log_stderr) -> dict:
     """Fit TF-IDF + a linear classifier as ``config`` says, write its run directory, and return the summary."""
     config.validate()
-    RunDir.check_place(config.runs_dir, config.run_name)
+    check_run_outputs(config)
     splits, names = load_splits(config, log)
     log(f"data: {splits.source}: {len(splits.train)} train, {len(splits.dev)} dev, {len(splits.test)} test")
     targets = LabelTargets(config.label_sep if config.multi_label else None)

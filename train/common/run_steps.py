@@ -1,6 +1,6 @@
 """The steps every training program (classifier, pretraining, character LM) takes to start or resume a run.
 
-Each program calls them in this order: `resumed_state` (the interrupted run's ``last.pt``, checked against the
+Each program calls them in this order (after `train.common.rundir.check_run_outputs`, for a new run): `resumed_state` (the interrupted run's ``last.pt``, checked against the
 processes resuming it), `seed_process` (generators and threads), then its own data and model, and trains inside
 `resumable`, which turns Ctrl-C, or a disk that fills up, into a message saying how to go on.
 """

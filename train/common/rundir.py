@@ -24,7 +24,8 @@ import numpy as np
 
 from data_processor.base.atomic import atomic_path, write_json
 from data_processor.base.errors import DataError
-from train.common.settings import check_run_name
+from data_processor.base.paths import check_output_dir
+from train.common.settings import RunSettings, check_run_name
 
 try:
     import fcntl
@@ -262,3 +263,11 @@ class RunDir:
                 return {k: data[k] for k in data.files}
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             raise DataError(f"{path}: not a readable array file ({exc})") from None
+
+
+def check_run_outputs(settings: RunSettings) -> None:
+    """Before any work, what a new run will write: a `DataError` or `ConfigError` when its ``--runs-dir`` or
+    ``--tensorboard`` is (under) a file, its ``--run-name`` is not a plain name or holds an interrupted run."""
+    RunDir.check_place(settings.runs_dir, settings.run_name)
+    if settings.tensorboard is not None:
+        check_output_dir("--tensorboard", settings.tensorboard)
