@@ -84,6 +84,13 @@ class TfidfClassifier:
             coef[j], intercept[j] = model.coef_[0], model.intercept_[0]
         return coef, intercept
 
+    @property
+    def num_classes(self) -> int:
+        """How many classes (labels) the fitted model scores: one score row each, or one row for two classes."""
+        if self.coef is None:
+            raise RuntimeError("fit or load the model first")
+        return 2 if self.coef.shape[0] == 1 and not self.multi_label else self.coef.shape[0]
+
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Per-class scores ``[N, C]``; the largest is the prediction."""
         if self.coef is None or self.intercept is None:

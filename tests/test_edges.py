@@ -243,6 +243,17 @@ def test_a_damaged_labels_file_is_named_not_the_weights(tiny_run, tmp_path):
                       f"{run / 'labels.json'}: holds 3 labels but the model in model.pt was trained with 2")
 
 
+def test_a_damaged_labels_file_of_a_tfidf_run_is_named_too(tmp_path):
+    result = run_cli(*tiny_train(tmp_path), "--model", "tfidf", "--run-name", "t")
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "runs" / "t" / "labels.json"
+    labels = json.loads(path.read_text())
+    labels["itos"] = labels["itos"][:1]
+    path.write_text(json.dumps(labels))
+    assert_user_error(run_cli("predict", "--run", str(path.parent), "好吃"),
+                      f"{path}: holds 1 label but the model in tfidf.npz was trained with 2")
+
+
 def test_output_escapes_what_would_break_or_reorder_a_line():
     text = "a\u202eb\u2028c\x85d\u2066e"
     assert tsv_field(text) == "a\\u202eb\\u2028c\\x85d\\u2066e"

@@ -86,5 +86,6 @@ def check_sizes(run: RunDir, state: dict, vocab_size: int, num_labels: int) -> N
     for name, key, size in (("labels.json", "output.weight", num_labels), ("vocab.json", "encoder.embedding.weight", vocab_size)):
         trained = state.get(key)
         if trained is not None and trained.shape[0] != size:
-            raise DataError(f"{run.file(name)}: holds {size} {name.removesuffix('.json').replace('vocab', 'tokens')} but the model in "
+            noun = "label" if name == "labels.json" else "token"
+            raise DataError(f"{run.file(name)}: holds {size} {noun}{'s' if size != 1 else ''} but the model in "
                             f"model.pt was trained with {trained.shape[0]}; the file was damaged or comes from another run")

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from data_processor.base.errors import DataError
 from data_processor.io import Example
 from data_processor.vocab import Vocab
 from train.classify.data import LabelTargets
@@ -28,6 +29,9 @@ class TfidfPredictor:
         self.config = run.load_settings(ClassifierConfig)
         self.labels = Vocab.load(run.file("labels.json"))
         self.model = load_tfidf(run, self.config)
+        if self.model.num_classes != len(self.labels):
+            raise DataError(f"{run.file('labels.json')}: holds {len(self.labels)} label{'s' if len(self.labels) != 1 else ''} but the model in {ARRAYS_FILE} was trained with "
+                            f"{self.model.num_classes}; the file was damaged or comes from another run")
         self.run = run
         self.multi_label = self.config.multi_label
         self.shown = load_shown_labels(run, self.labels.itos)
